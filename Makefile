@@ -1,0 +1,65 @@
+# Every target builds or refreshes the virtual environment it needs, from nothing.
+# A venv is rebuilt when pyproject.toml changes (its stamp is older).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARTIFACTS ?= artifacts
+TRAIN_ARGS ?=
+EXPORT_ARGS ?=
+
+# TensorFlow-free environments for the runtime's tests.
+RUNTIME_VENV := .venv-runtime
+LEGACY_VENV := .venv-legacy
+
+.PHONY: all train export test test-main test-runtime bench default-model clean
+
+all: train export
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[export,dev]"
+	touch $@
+
+# The device install: numpy 2, ai-edge-litert, onnxruntime. No TensorFlow.
+$(RUNTIME_VENV)/.installed: pyproject.toml
+	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet ".[runtime,dev]"
+	touch $@
+
+# The legacy device install: tflite-runtime 2.14 (its last release) needs numpy < 2.
+$(LEGACY_VENV)/.installed: pyproject.toml
+	test -x $(LEGACY_VENV)/bin/python || $(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LEGACY_VENV)/bin/python -m pip install --quiet "numpy>=1.26,<2" "tflite-runtime==2.14.0" "onnxruntime>=1.17,<1.24" "pytest>=8"
+	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps .
+	touch $@
+
+train: $(VENV)/.installed
+	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
+
+export: $(VENV)/.installed
+	$(PY) -m export --out $(ARTIFACTS) $(EXPORT_ARGS)
+
+# Copies the exported artifacts into the package, so `import runtime` works out of the box.
+default-model: $(VENV)/.installed
+	$(PY) -m export.publish_default $(ARTIFACTS) runtime/model
+
+test: test-main test-runtime
+
+test-main: $(VENV)/.installed
+	$(PY) -m pytest
+
+# The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
+test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed
+	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+
+bench: $(VENV)/.installed
+	$(PY) -m bench --out $(ARTIFACTS)
+
+clean:
+	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,81 @@
+"""Bit strings and their labels, generated from a seed in numpy.
+
+Two sources are mixed:
+
+- ``uniform``: every bit is an independent fair coin. Counts cluster around 25;
+  a count below 10 or above 40 almost never occurs.
+- ``stratified``: the count is drawn uniformly from 0..n_bits, then that many
+  ones are placed at random positions. This covers the extreme counts that
+  short inputs become once the runtime left-pads them with zeros.
+
+``bits`` are uint8 ``[N, n_bits]``; ``counts`` (the labels) are int64 ``[N]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_BITS = 50
+
+# The chapter's example string: it says 30 ones, it holds 31.
+CHAPTER_EXAMPLE = "10011011101001101110100110111010011011110101101110"
+
+
+def uniform_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS) -> np.ndarray:
+    """``n`` strings of independent fair bits."""
+    return rng.integers(0, 2, size=(n, n_bits), dtype=np.uint8)
+
+
+def stratified_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
+                    counts: np.ndarray | None = None) -> np.ndarray:
+    """``n`` strings whose count of ones is uniform on 0..n_bits (or given by ``counts``)."""
+    if counts is None:
+        counts = rng.integers(0, n_bits + 1, size=n)
+    # Rank random keys per row: the positions of the ``count`` smallest keys get a one.
+    # This places the ones uniformly at random without a Python loop.
+    ranks = rng.random((n, n_bits)).argsort(axis=1).argsort(axis=1)
+    return (ranks < np.asarray(counts)[:, None]).astype(np.uint8)
+
+
+def make_bits(n: int, seed: int, stratified_fraction: float, n_bits: int = N_BITS) -> np.ndarray:
+    """A shuffled mix: ``stratified_fraction`` of the rows stratified, the rest uniform."""
+    if not 0.0 <= stratified_fraction <= 1.0:
+        raise ValueError(f"stratified_fraction must be in [0, 1], got {stratified_fraction}")
+    rng = np.random.default_rng(seed)
+    n_strat = int(round(n * stratified_fraction))
+    bits = np.concatenate([stratified_bits(n_strat, rng, n_bits),
+                           uniform_bits(n - n_strat, rng, n_bits)])
+    return bits[rng.permutation(n)]
+
+
+def count_ones(bits: np.ndarray) -> np.ndarray:
+    """The ground truth: the number of ones in each row. Always computed, never stated."""
+    return bits.sum(axis=1, dtype=np.int64)
+
+
+def to_inputs(bits: np.ndarray) -> np.ndarray:
+    """Model input: float32 ``[N, n_bits, 1]``, one bit per time step."""
+    return bits.astype(np.float32)[:, :, None]
+
+
+def edge_case_bits(n_bits: int = N_BITS) -> dict[str, np.ndarray]:
+    """Named families of hand-picked strings, each uint8 ``[k, n_bits]``.
+
+    All zeros, all ones, each single one, each single zero, both alternating
+    strings, every prefix and every suffix of ones, and the chapter's example.
+    """
+    eye = np.eye(n_bits, dtype=np.uint8)
+    lengths = np.arange(n_bits + 1)[:, None]
+    positions = np.arange(n_bits)[None, :]
+    cases = {
+        "all_zeros": np.zeros((1, n_bits), np.uint8),
+        "all_ones": np.ones((1, n_bits), np.uint8),
+        "single_one": eye,
+        "single_zero": 1 - eye,
+        "alternating": np.stack([positions[0] % 2, 1 - positions[0] % 2]).astype(np.uint8),
+        "prefix_ones": (positions < lengths).astype(np.uint8),
+        "suffix_ones": (positions >= n_bits - lengths).astype(np.uint8),
+    }
+    if n_bits == len(CHAPTER_EXAMPLE):
+        cases["chapter_example"] = np.frombuffer(CHAPTER_EXAMPLE.encode(), np.uint8)[None, :] - ord("0")
+    return cases
