@@ -1,0 +1,1 @@
+"""``make bench``: one benchmark session comparing parity-edge with plain TensorFlow."""

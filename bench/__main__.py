@@ -1,0 +1,350 @@
+"""Measure every stage side by side with TensorFlow, in one run, on this machine.
+
+    python -m bench [--out artifacts] [--quick]
+
+Shared machines are noisy, so contenders are interleaved (A B A B ...), each measurement
+is repeated, and the table quotes medians, the spread (min..max) and ratios taken in the
+same run. Results go to the terminal, ``<out>/bench.json`` and ``<out>/bench.md`` (the
+README's results section is that file). Nothing here is a test: no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH_SIZES = (1, 64, 1024, 10_000)
+ROUNDS = 5
+MIN_SECONDS = 0.25  # per contender per round: long enough to average out timer noise
+
+# The targets of the benchmark issue, each checked against the figures of this run.
+TARGET_THROUGHPUT = 2_000_000   # sequences/s at batch >= 1024, default settings
+TARGET_THROUGHPUT_VS_KERAS = 10
+TARGET_E2E_S = 0.8              # 1,000,000 lines, file to file
+TARGET_E2E_VS_TF = 6
+TARGET_COLD_S = 0.15
+TARGET_COLD_MB = 60
+TARGET_COLD_VS_TF = 10
+TARGET_LATENCY_US = 20
+TARGET_MEMORY_GROWTH = 1.10     # peak RSS for 10M lines / for 100k lines
+TARGET_TRAIN_S = 300
+TARGET_EXPORT_S = 60
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": len(values)}
+
+
+def rate(fn, n_per_call: int) -> float:
+    """Sequences per second of ``fn`` over at least MIN_SECONDS."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= MIN_SECONDS:
+            return calls * n_per_call / elapsed
+
+
+def interleaved(contenders: dict, rounds: int = ROUNDS) -> dict[str, list[float]]:
+    """Run each contender once per round, in turn, so drift hits all of them alike."""
+    results = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            results[name].append(fn())
+    return results
+
+
+def run_command(argv: list[str]) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}): "
+                         f"{proc.stderr.read().decode(errors='replace').strip()[-500:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def write_bits_file(path: Path, n_lines: int, seed: int, n_bits: int = 50) -> None:
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        for start in range(0, n_lines, 1_000_000):
+            n = min(1_000_000, n_lines - start)
+            rows = np.empty((n, n_bits + 1), np.uint8)
+            rows[:, :n_bits] = rng.integers(0, 2, (n, n_bits), dtype=np.uint8) + ord("0")
+            rows[:, n_bits] = ord("\n")
+            f.write(rows.tobytes())
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "tf2onnx"):
+        try:
+            from importlib.metadata import version
+            versions[name] = version(name.replace("_", "-"))
+        except Exception:
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions}
+
+
+# --- the parts ---------------------------------------------------------------------------
+
+def bench_throughput(model_dir: Path, keras_path: Path) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import runtime
+
+    n_bits = 50
+    bits = np.random.default_rng(1).integers(0, 2, (max(BATCH_SIZES), n_bits), dtype=np.uint8)
+    inputs = bits.astype(np.float32)[:, :, None]
+    model = keras.models.load_model(keras_path, compile=False)
+    graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    predictors = {"runtime (default)": runtime.load(model_dir)}
+    for backend in ("tflite", "onnx"):
+        predictors[f"runtime {backend}"] = runtime.load(model_dir, backend=backend)
+
+    table = {}
+    for batch in BATCH_SIZES:
+        x, b = inputs[:batch], bits[:batch]
+        contenders = {name: (lambda p=p: rate(lambda: p.predict(b), batch))
+                      for name, p in predictors.items()}
+        contenders["keras predict"] = lambda: rate(lambda: model.predict(x, verbose=0), batch)
+        contenders["tf.function"] = lambda: rate(lambda: graph(x), batch)
+        for fn in contenders.values():  # warm-up: graph tracing, allocation
+            fn()
+        table[batch] = {name: spread(v) for name, v in interleaved(contenders).items()}
+        print(f"  batch {batch:>6}: " + ", ".join(
+            f"{name} {s['median'] / 1e3:,.0f}k/s" for name, s in table[batch].items()), flush=True)
+    return table
+
+
+def bench_latency(model_dir: Path) -> dict:
+    import runtime
+
+    string = "10011011101001101110100110111010011011110101101110"
+    result = {}
+    for name, backend in (("runtime (default)", "auto"), ("runtime tflite", "tflite"),
+                          ("runtime onnx", "onnx")):
+        predictor = runtime.load(model_dir, backend=backend)
+        for _ in range(200):
+            predictor.predict([string])
+        times = []
+        for _ in range(5000):
+            start = time.perf_counter_ns()
+            predictor.predict([string])
+            times.append((time.perf_counter_ns() - start) / 1e3)
+        result[name] = {"median_us": float(np.median(times)),
+                        "p99_us": float(np.percentile(times, 99))}
+        print(f"  {name}: median {result[name]['median_us']:.1f} us, "
+              f"p99 {result[name]['p99_us']:.1f} us", flush=True)
+    return result
+
+
+def commands(model_dir: Path, keras_path: Path, bits_path: Path, out_path: Path) -> dict:
+    return {
+        "runtime.predict": [sys.executable, "-m", "runtime.predict", str(bits_path),
+                            "--model", str(model_dir), "--output", str(out_path) + ".rt"],
+        "tensorflow script": [sys.executable, str(ROOT / "bench" / "tf_predict.py"),
+                              str(keras_path), str(bits_path), str(out_path) + ".tf"],
+    }
+
+
+def bench_commands(model_dir: Path, keras_path: Path, bits_path: Path, tmp: Path,
+                   rounds: int) -> dict:
+    argvs = commands(model_dir, keras_path, bits_path, tmp / "out")
+    walls = {name: [] for name in argvs}
+    rss = {name: [] for name in argvs}
+    for _ in range(rounds):
+        for name, argv in argvs.items():
+            w, m = run_command(argv)
+            walls[name].append(w)
+            rss[name].append(m)
+    # Both must have written the same answers, or the comparison means nothing.
+    same = (tmp / "out.rt").read_bytes() == (tmp / "out.tf").read_bytes()
+    for name in argvs:
+        print(f"  {name}: {statistics.median(walls[name]):.3f} s, "
+              f"{statistics.median(rss[name]):.0f} MB", flush=True)
+    return {"wall_s": {k: spread(v) for k, v in walls.items()},
+            "peak_rss_mb": {k: spread(v) for k, v in rss.items()},
+            "outputs_identical": same}
+
+
+def bench_memory(model_dir: Path, tmp: Path) -> dict:
+    result = {}
+    for n in (100_000, 10_000_000):
+        path = tmp / f"bits_{n}.txt"
+        write_bits_file(path, n, seed=3)
+        wall, mb = run_command([sys.executable, "-m", "runtime.predict", str(path),
+                                "--model", str(model_dir), "--output", str(tmp / "mem.out")])
+        result[n] = {"wall_s": wall, "peak_rss_mb": mb}
+        path.unlink()
+        print(f"  {n:,} lines: {wall:.2f} s, {mb:.0f} MB", flush=True)
+    return result
+
+
+def bench_stages(tmp: Path, train_report: Path, quick: bool) -> dict:
+    result = {}
+    out = tmp / "stages"
+    if quick:
+        report = json.loads(train_report.read_text()) if train_report.exists() else {}
+        result["train_s"] = report.get("wall_time_s")
+        result["train_source"] = str(train_report)
+        src = ROOT / "artifacts" / "model.keras"
+        out.mkdir()
+        (out / "model.keras").write_bytes(src.read_bytes())
+    else:
+        wall, _ = run_command([sys.executable, "-m", "train", "--out", str(out)])
+        result["train_s"] = wall
+        result["train_source"] = "this run"
+        report = json.loads((out / "train_report.json").read_text())
+        result["train_exact"] = all(s["errors"] == 0 for s in report["evaluation"].values())
+    wall, _ = run_command([sys.executable, "-m", "export", "--out", str(out)])
+    result["export_s"] = wall
+    print(f"  train {result['train_s']:.0f} s ({result['train_source']}), "
+          f"export {result['export_s']:.1f} s", flush=True)
+    return result
+
+
+# --- verdicts and the table ------------------------------------------------------------
+
+def verdict(value: float, target: float, higher_is_better: bool) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    if ok:
+        return "met"
+    ratio = target / value if higher_is_better else value / target
+    return f"missed ({ratio:.2f}x off)"
+
+
+def summarise(r: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    tp = r["throughput"]
+    best_batch = max((b for b in tp if int(b) >= 1024),
+                     key=lambda b: tp[b]["runtime (default)"]["median"])
+    best = tp[best_batch]["runtime (default)"]["median"]
+    keras_same = tp[best_batch]["keras predict"]["median"]
+    rows.append(("throughput, batch >= 1024 (default)", f"{best / 1e6:.2f} M/s at batch {best_batch}",
+                 f">= {TARGET_THROUGHPUT / 1e6:.0f} M/s", verdict(best, TARGET_THROUGHPUT, True)))
+    rows.append(("  vs keras predict, same batch", f"{best / keras_same:.1f}x",
+                 f">= {TARGET_THROUGHPUT_VS_KERAS}x", verdict(best / keras_same, TARGET_THROUGHPUT_VS_KERAS, True)))
+    lat = r["latency"]["runtime (default)"]
+    rows.append(("single-string latency (median / p99)", f"{lat['median_us']:.1f} / {lat['p99_us']:.1f} us",
+                 f"<= {TARGET_LATENCY_US} us", verdict(lat["median_us"], TARGET_LATENCY_US, False)))
+    e2e = r["end_to_end"]["wall_s"]
+    rt, tf_ = e2e["runtime.predict"]["median"], e2e["tensorflow script"]["median"]
+    rows.append(("end to end, 1,000,000 lines", f"{rt:.3f} s (TF {tf_:.2f} s)",
+                 f"<= {TARGET_E2E_S} s", verdict(rt, TARGET_E2E_S, False)))
+    rows.append(("  vs tensorflow script", f"{tf_ / rt:.1f}x", f">= {TARGET_E2E_VS_TF}x",
+                 verdict(tf_ / rt, TARGET_E2E_VS_TF, True)))
+    cold = r["cold_start"]
+    cw, cm = cold["wall_s"]["runtime.predict"]["median"], cold["peak_rss_mb"]["runtime.predict"]["median"]
+    tw = cold["wall_s"]["tensorflow script"]["median"]
+    rows.append(("cold start, one line", f"{cw:.3f} s, {cm:.0f} MB (TF {tw:.2f} s, "
+                 f"{cold['peak_rss_mb']['tensorflow script']['median']:.0f} MB)",
+                 f"<= {TARGET_COLD_S} s, {TARGET_COLD_MB} MB",
+                 verdict(cw, TARGET_COLD_S, False) + ", " + verdict(cm, TARGET_COLD_MB, False)))
+    rows.append(("  vs tensorflow script", f"{tw / cw:.1f}x", f">= {TARGET_COLD_VS_TF}x",
+                 verdict(tw / cw, TARGET_COLD_VS_TF, True)))
+    mem = r["memory"]
+    small, large = mem["100000"]["peak_rss_mb"], mem["10000000"]["peak_rss_mb"]
+    rows.append(("peak RSS, 10M vs 100k lines", f"{large:.0f} / {small:.0f} MB ({large / small:.2f}x)",
+                 f"<= {TARGET_MEMORY_GROWTH:.2f}x", verdict(large / small, TARGET_MEMORY_GROWTH, False)))
+    st = r["stages"]
+    if st.get("train_s") is not None:
+        rows.append(("training to the exactness bar", f"{st['train_s']:.0f} s ({st['train_source']})",
+                     f"<= {TARGET_TRAIN_S} s", verdict(st["train_s"], TARGET_TRAIN_S, False)))
+    rows.append(("export (convert + parity check)", f"{st['export_s']:.1f} s",
+                 f"<= {TARGET_EXPORT_S} s", verdict(st["export_s"], TARGET_EXPORT_S, False)))
+    return rows
+
+
+def markdown(r: dict, rows) -> str:
+    m = r["machine"]
+    lines = [f"Measured by `make bench` on {r['date']}: {m['cpu']}, {m['cores']} cores, "
+             f"{m['platform']}.", "",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
+             "| measure | this run | target | |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += ["", "Throughput in sequences/s (median of "
+              f"{ROUNDS} interleaved rounds; min..max in brackets):", "",
+              "| batch | " + " | ".join(next(iter(r["throughput"].values())).keys()) + " |",
+              "| ---: |" + " ---: |" * len(next(iter(r["throughput"].values())))]
+    for batch, row in r["throughput"].items():
+        lines.append(f"| {int(batch):,} | " + " | ".join(
+            f"{s['median'] / 1e3:,.0f}k ({s['min'] / 1e3:,.0f}..{s['max'] / 1e3:,.0f})"
+            for s in row.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("artifacts"),
+                        help="artifact directory to benchmark and to write bench.json/bench.md into")
+    parser.add_argument("--quick", action="store_true",
+                        help="do not retrain: take the training time from <out>/train_report.json")
+    args = parser.parse_args(argv)
+    model_dir, keras_path = args.out, args.out / "model.keras"
+    if not (model_dir / "manifest.json").exists() or not keras_path.exists():
+        parser.exit(2, f"bench: {model_dir} holds no exported model; run `make train export` first\n")
+
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        print("throughput (sequences/s)", flush=True)
+        results["throughput"] = {str(k): v for k, v in bench_throughput(model_dir, keras_path).items()}
+        print("single-string latency", flush=True)
+        results["latency"] = bench_latency(model_dir)
+        print("end to end, 1,000,000 lines", flush=True)
+        big = tmp / "bits_1M.txt"
+        write_bits_file(big, 1_000_000, seed=2)
+        results["end_to_end"] = bench_commands(model_dir, keras_path, big, tmp, rounds=3)
+        print("cold start, one line", flush=True)
+        one = tmp / "bits_1.txt"
+        write_bits_file(one, 1, seed=4)
+        results["cold_start"] = bench_commands(model_dir, keras_path, one, tmp, rounds=5)
+        print("memory", flush=True)
+        results["memory"] = {str(k): v for k, v in bench_memory(model_dir, tmp).items()}
+        print("training and export", flush=True)
+        results["stages"] = bench_stages(tmp, args.out / "train_report.json", args.quick)
+
+    rows = summarise(results)
+    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    width = max(len(r[0]) for r in rows)
+    print()
+    for a, b, c, d in rows:
+        print(f"{a:<{width}}  {b:<40} {c:<22} {d}")
+    for name, text in (("bench.json", json.dumps(results, indent=2)),
+                       ("bench.md", markdown(results, rows))):
+        tmp_path = args.out / (name + ".tmp")
+        tmp_path.write_text(text)
+        os.replace(tmp_path, args.out / name)
+    print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
