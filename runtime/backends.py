@@ -1,0 +1,283 @@
+"""Backends: one small surface over LiteRT (TFLite) and onnxruntime.
+
+Every backend has the same public method, ``predict(bits) -> logits``:
+
+- ``bits``: uint8 or bool ``[N, n_bits]`` of 0 and 1 (other integer types are accepted
+  when their values are 0 and 1; floats are refused, since a 0.5 or a NaN would pass
+  through both runtimes silently);
+- ``logits``: float32 ``[N, n_bits + 1]``, one logit per possible count 0..n_bits.
+
+The public method does the shared checks (shape, dtype, values, an empty batch, finite
+logits) and then calls the backend's private hook ``_predict(inputs)`` with float32
+``[N, n_bits, 1]``. Opening a backend checks that the model has one input, float32
+``[batch, n_bits, 1]``, and one output, float32 ``[batch, n_bits + 1]``, with a dynamic
+batch dimension; names may carry converter suffixes (``serving_default_bits:0``), so
+they are matched by position and shape and only recorded.
+
+A backend does not check checksums: that is the manifest layer's job
+(``runtime.manifest``), and a damaged file must be refused there before it is opened
+here. The runtime packages are imported inside the backend that needs them, so
+``import runtime`` stays cheap and a missing package says what to install.
+
+Both backends may be shared by any number of threads. One onnxruntime session serves
+all threads; a LiteRT interpreter is not thread-safe, so the TFLite backend keeps a
+pool of interpreters and lends each call one of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendUnavailableError, InputError, ModelError, UsageError
+
+__all__ = ["Backend", "TFLiteBackend", "OnnxBackend", "BACKENDS", "open_backend"]
+
+
+def _describe_shape(shape) -> str:
+    return "[" + ", ".join("batch" if _is_dynamic(d) else str(d) for d in shape) + "]"
+
+
+def _is_dynamic(dim) -> bool:
+    # onnxruntime gives None or a symbolic name; LiteRT's shape_signature gives -1.
+    return dim is None or isinstance(dim, str) or (isinstance(dim, (int, np.integer)) and dim < 0)
+
+
+def _check_signature(path: str, in_shape, in_float: bool, out_shape, out_float: bool) -> int:
+    """Check the model's input and output; return n_bits. Raises ModelError on a mismatch."""
+    in_shape, out_shape = list(in_shape), list(out_shape)
+    problems = []
+    ok_in = (len(in_shape) == 3 and _is_dynamic(in_shape[0]) and not _is_dynamic(in_shape[1])
+             and in_shape[2] == 1 and int(in_shape[1]) > 0)
+    if not ok_in:
+        problems.append(f"input shape is {_describe_shape(in_shape)}, expected [batch, n_bits, 1]")
+    if not in_float:
+        problems.append("input dtype is not float32")
+    n_bits = int(in_shape[1]) if ok_in else None
+    ok_out = (len(out_shape) == 2 and _is_dynamic(out_shape[0]) and not _is_dynamic(out_shape[1])
+              and (n_bits is None or int(out_shape[1]) == n_bits + 1))
+    if not ok_out:
+        want = f"[batch, {n_bits + 1}]" if n_bits else "[batch, n_bits + 1]"
+        problems.append(f"output shape is {_describe_shape(out_shape)}, expected {want}")
+    if not out_float:
+        problems.append("output dtype is not float32")
+    if problems:
+        raise ModelError(f"{path}: not a count-ones model: " + "; ".join(problems))
+    return n_bits
+
+
+class Backend:
+    """A loaded model that turns bits into logits. Subclasses fill in ``_predict``.
+
+    Attributes: ``name`` (the backend's name, a key of ``BACKENDS``), ``path``,
+    ``n_bits``, ``n_classes`` (``n_bits + 1``), ``input_name``, ``output_name``.
+    """
+
+    name: str = ""
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        self.path = os.fspath(path)
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise UsageError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        self.num_threads = num_threads
+        self.n_bits: int = 0
+        self.n_classes: int = 0
+        self.input_name: str = ""
+        self.output_name: str = ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r}, n_bits={self.n_bits})"
+
+    def predict(self, bits: Any) -> np.ndarray:
+        """Logits float32 ``[N, n_bits + 1]`` for bits ``[N, n_bits]`` of 0 and 1.
+
+        Raises InputError for bits of the wrong shape, dtype or values, ModelError when the
+        model fails or returns something that is not finite logits of the right shape.
+        """
+        bits = np.asarray(bits)
+        if bits.dtype != np.bool_ and not np.issubdtype(bits.dtype, np.integer):
+            raise InputError(f"bits must be uint8 or bool 0/1, got dtype {bits.dtype}")
+        if bits.ndim != 2 or bits.shape[1] != self.n_bits:
+            raise InputError(f"bits must have shape [N, {self.n_bits}], got {list(bits.shape)}")
+        n = bits.shape[0]
+        if n == 0:
+            # LiteRT crashes on a zero-row batch: never hand it one.
+            return np.empty((0, self.n_classes), np.float32)
+        if bits.dtype != np.bool_:
+            bad = (bits != 0) & (bits != 1)
+            if bad.any():
+                item, position = (int(i) for i in np.argwhere(bad)[0])
+                raise InputError(
+                    f"item {item}, position {position}: bit value {bits[item, position]}; expected 0 or 1",
+                    item=item, position=position)
+        inputs = bits.astype(np.float32).reshape(n, self.n_bits, 1)
+        logits = self._predict(inputs)
+        if not isinstance(logits, np.ndarray) or logits.shape != (n, self.n_classes):
+            shape = getattr(logits, "shape", None)
+            raise ModelError(f"{self.path}: model returned logits of shape {shape}, "
+                             f"expected {[n, self.n_classes]}")
+        if logits.dtype != np.float32:
+            raise ModelError(f"{self.path}: model returned {logits.dtype} logits, expected float32")
+        if not np.isfinite(logits).all():
+            raise ModelError(f"{self.path}: model returned non-finite logits (damaged model?)")
+        return logits
+
+    def _predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Logits for float32 ``inputs [N, n_bits, 1]`` with N >= 1. Backend-specific."""
+        raise NotImplementedError
+
+
+def _read_model(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read model: {exc.strerror or exc}") from exc
+
+
+def _import_litert():
+    """The LiteRT interpreter module: ai-edge-litert, else the legacy tflite-runtime."""
+    errors = []
+    try:
+        from ai_edge_litert import interpreter
+        return interpreter
+    except Exception as exc:  # ImportError, or a broken install (numpy ABI mismatch)
+        errors.append(f"ai_edge_litert: {exc}")
+    try:
+        from tflite_runtime import interpreter
+        return interpreter
+    except Exception as exc:
+        errors.append(f"tflite_runtime: {exc}")
+    raise BackendUnavailableError(
+        "the tflite backend needs LiteRT: pip install ai-edge-litert "
+        f"(or tflite-runtime with numpy<2) [{'; '.join(errors)}]",
+        package="ai-edge-litert")
+
+
+class TFLiteBackend(Backend):
+    """A ``.tflite`` model run by LiteRT (``ai_edge_litert``, else ``tflite_runtime``).
+
+    A LiteRT interpreter is not thread-safe: each call borrows an interpreter from a pool
+    (creating one when all are busy) and returns it afterwards, so concurrent calls never
+    share one. The input has a dynamic batch dimension and is resized to each batch.
+    """
+
+    name = "tflite"
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        super().__init__(path, num_threads)
+        self._litert = _import_litert()
+        self._content = _read_model(self.path)
+        self._lock = threading.Lock()
+        self._idle: list[list] = []  # [interpreter, current batch size]
+        slot = self._new_slot()
+        interp = slot[0]
+        try:
+            inputs, outputs = interp.get_input_details(), interp.get_output_details()
+        except Exception as exc:
+            raise ModelError(f"{self.path}: cannot read the model's signature: {exc}") from exc
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.path}: model has {len(inputs)} inputs and {len(outputs)} outputs, "
+                             "expected 1 and 1")
+        i, o = inputs[0], outputs[0]
+        self.n_bits = _check_signature(
+            self.path, [int(d) for d in i.get("shape_signature", i["shape"])], i["dtype"] == np.float32,
+            [int(d) for d in o.get("shape_signature", o["shape"])], o["dtype"] == np.float32)
+        self.n_classes = self.n_bits + 1
+        self.input_name, self.output_name = str(i["name"]), str(o["name"])
+        self._input_index, self._output_index = i["index"], o["index"]
+        self._idle.append(slot)
+
+    def _new_slot(self) -> list:
+        try:
+            interp = self._litert.Interpreter(model_content=self._content, num_threads=self.num_threads)
+            interp.allocate_tensors()
+        except Exception as exc:  # LiteRT raises ValueError / RuntimeError on a bad model
+            raise ModelError(f"{self.path}: LiteRT cannot load the model: {exc}") from exc
+        return [interp, None]
+
+    def _predict(self, inputs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            slot = self._idle.pop() if self._idle else None
+        if slot is None:
+            slot = self._new_slot()
+        try:
+            interp = slot[0]
+            n = inputs.shape[0]
+            try:
+                if slot[1] != n:
+                    interp.resize_tensor_input(self._input_index, [n, self.n_bits, 1], strict=True)
+                    interp.allocate_tensors()
+                    slot[1] = n
+                interp.set_tensor(self._input_index, inputs)
+                interp.invoke()
+                return interp.get_tensor(self._output_index)
+            except Exception as exc:
+                slot[1] = None  # state unknown: resize again next time
+                raise ModelError(f"{self.path}: LiteRT failed to run the model: {exc}") from exc
+        finally:
+            with self._lock:
+                self._idle.append(slot)
+
+
+class OnnxBackend(Backend):
+    """A ``.onnx`` model run by onnxruntime on the CPU. One session serves all threads."""
+
+    name = "onnx"
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        super().__init__(path, num_threads)
+        try:
+            import onnxruntime as ort
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"the onnx backend needs onnxruntime: pip install onnxruntime [{exc}]",
+                package="onnxruntime") from exc
+        content = _read_model(self.path)
+        try:
+            options = ort.SessionOptions()
+            options.log_severity_level = 3  # errors only; warnings would go to stderr
+            if num_threads is not None:
+                options.intra_op_num_threads = num_threads
+                options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+            inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        except Exception as exc:  # onnxruntime's own types, and UnicodeDecodeError on damaged files
+            raise ModelError(f"{self.path}: onnxruntime cannot load the model: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.path}: model has {len(inputs)} inputs and {len(outputs)} outputs, "
+                             "expected 1 and 1")
+        i, o = inputs[0], outputs[0]
+        self.n_bits = _check_signature(self.path, i.shape, i.type == "tensor(float)",
+                                       o.shape, o.type == "tensor(float)")
+        self.n_classes = self.n_bits + 1
+        self.input_name, self.output_name = i.name, o.name
+
+    def _predict(self, inputs: np.ndarray) -> np.ndarray:
+        try:
+            (logits,) = self._session.run([self.output_name], {self.input_name: inputs})
+        except Exception as exc:
+            raise ModelError(f"{self.path}: onnxruntime failed to run the model: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        return logits
+
+
+BACKENDS: dict[str, type[Backend]] = {"tflite": TFLiteBackend, "onnx": OnnxBackend}
+
+
+def open_backend(name: str, path: str | os.PathLike, **options: Any) -> Backend:
+    """Open the model at ``path`` with the backend called ``name`` (a key of ``BACKENDS``).
+
+    ``options`` go to the backend (``num_threads``). Raises UsageError for an unknown name,
+    ModelError for a missing or unreadable model or one whose signature is not a count-ones model;
+    BackendUnavailableError when the backend's package is not installed.
+    """
+    try:
+        cls = BACKENDS[name]
+    except (KeyError, TypeError):
+        raise UsageError(f"unknown backend {name!r}; expected one of: {', '.join(BACKENDS)}") from None
+    return cls(path, **options)

@@ -1,0 +1,57 @@
+"""The runtime's exceptions: one tree, one base class.
+
+::
+
+    Exception
+     +-- ParityEdgeError                  everything the runtime raises on purpose
+          +-- InputError (+ ValueError)   bad bits: names the item and the position
+          +-- UsageError (+ ValueError)   a bad setting: backend name, batch size, threads
+          +-- ModelError                  missing, damaged or mismatched model or manifest
+               +-- BackendUnavailableError   the backend's package is not installed;
+                                             says what to ``pip install``
+
+Exceptions from onnxruntime, LiteRT, the file system or the JSON parser are translated
+into this tree where they arise (``raise ModelError(...) from exc``), so a caller catches
+``ParityEdgeError`` and never a dependency's own types. Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError"]
+
+
+class ParityEdgeError(Exception):
+    """Base class of every error the runtime raises on purpose."""
+
+
+class InputError(ParityEdgeError, ValueError):
+    """Input that is not a string of 0 and 1 (or a 0/1 array of the right shape).
+
+    ``item`` is the 0-based index of the offending item (or ``None`` when the error is about
+    the input as a whole), ``position`` the 0-based index of the offending character or
+    column in it (or ``None``).
+    """
+
+    def __init__(self, message: str, item: int | None = None, position: int | None = None):
+        super().__init__(message)
+        self.item = item
+        self.position = position
+
+
+class UsageError(ParityEdgeError, ValueError):
+    """A bad setting: an unknown backend name, a batch size or thread count out of range."""
+
+
+class ModelError(ParityEdgeError):
+    """A model or manifest that is missing, damaged, or not what it claims to be."""
+
+
+class BackendUnavailableError(ModelError):
+    """The package a backend needs is not installed.
+
+    ``package`` is what to ``pip install``.
+    """
+
+    def __init__(self, message: str, package: str | None = None):
+        super().__init__(message)
+        self.package = package
