@@ -1,5 +1,43 @@
-"""parity-edge runtime: count the ones in bit strings with an exported model, without TensorFlow."""
+"""parity-edge runtime: count the ones in bit strings with an exported model, without TensorFlow.
+
+::
+
+    import runtime
+    predictor = runtime.load()                  # runtime.load(model=None, backend="auto")
+    result = predictor.predict(["0110", "1" * 50])
+    result.counts                               # array([ 2, 50])
+    result.parities                             # array([0, 0])
+
+Bit strings may have any length of at least one: shorter than the model's 50 bits they
+are left-padded with zeros, longer they are split into 50-bit windows whose counts are
+added (the first window left-padded). Both are exact.
+
+Every error the runtime raises is a ``runtime.ParityEdgeError``; see ``runtime.errors``
+for the tree. The command line is ``python -m runtime.predict --help``.
+
+``import runtime`` is cheap: numpy and the model packages are imported on first use.
+"""
 
 from .errors import BackendUnavailableError, InputError, ModelError, ParityEdgeError, UsageError
 
-__all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError"]
+__all__ = [
+    "load", "Predictor", "Result",
+    "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
+]
+
+_LAZY = {"load", "Predictor", "Result"}
+
+
+def __getattr__(name: str):
+    # PEP 562: the API pulls in numpy, so it is imported when first asked for.
+    if name in _LAZY:
+        from . import predictor
+
+        value = getattr(predictor, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY)

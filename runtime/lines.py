@@ -1,0 +1,168 @@
+"""Reading bit strings from a byte stream, one per line, in bounded blocks.
+
+The command line's input format: one bit string (``0`` and ``1``, any length >= 1) per
+line. Lines end with LF or CRLF; the last one may lack its line end; a UTF-8 byte-order
+mark at the very start is skipped. Nothing else is accepted: a lone CR, a space, a tab,
+a full-width digit, an empty line or bytes that are not UTF-8 are errors, reported as
+``FILE:LINE:COLUMN: what; expected ...`` (1-based line and column).
+
+The checks work on bytes with numpy, never on decoded text: ``str.isdigit`` accepts
+``"１"``, a ``$`` in a regular expression accepts a trailing newline, and text mode turns
+a lone CR into a line break. A block of lines of equal length (the common case) is
+reshaped in place into rows; other blocks go through a vectorised gather. The stream is
+read ``block_size`` bytes at a time, so memory does not grow with the input (a single
+line is held whole, however long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .bits import Windows, describe_char, windows_from_ragged, windows_from_rows
+from .errors import InputError
+
+__all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "read_batches"]
+
+#: Bytes read at a time (about 80,000 lines of 50 bits).
+BLOCK_SIZE = 4 << 20
+#: Lines per batch at most, which bounds the windows built at a time (short lines are
+#: padded to the model's 50 bits).
+LINES_PER_BATCH = 1 << 16
+
+_BOM = b"\xef\xbb\xbf"
+_LF, _CR, _ZERO = 0x0A, 0x0D, 0x30
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive valid lines: their model windows, the 1-based number of the first
+    line, and how many bytes of the stream have been consumed so far."""
+
+    windows: Windows
+    first_line: int
+    bytes_read: int
+
+    @property
+    def n_lines(self) -> int:
+        return self.windows.n_items
+
+
+def read_batches(stream: BinaryIO, name: str, n_bits: int,
+                 block_size: int = BLOCK_SIZE) -> Iterator[Batch]:
+    """Yield Batches of the lines of ``stream`` (binary), in order.
+
+    ``name`` is the file's name for messages (``<stdin>`` for standard input). At the
+    first invalid line, the valid lines before it are yielded, then InputError is raised
+    with the message ``name:LINE:COLUMN: ...`` (``item`` is the 0-based line index and
+    ``position`` the 0-based column).
+    """
+    line_no = 1
+    consumed = 0
+    pending: list[bytes] = []  # the start of an unfinished line, kept across reads
+    chunk = stream.read(block_size)
+    while chunk and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+        more = stream.read(block_size)  # a tiny first read: enough to tell a BOM?
+        if not more:
+            break
+        chunk += more
+    if chunk.startswith(_BOM):
+        consumed += len(_BOM)
+        chunk = chunk[len(_BOM):]
+    while True:
+        at_eof = not chunk
+        consumed += len(chunk)
+        if at_eof:
+            data = b"".join(pending)
+            pending = []
+        else:
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                pending.append(chunk)
+                chunk = stream.read(block_size)
+                continue
+            data = b"".join(pending) + chunk[:cut + 1] if pending else chunk[:cut + 1]
+            pending = [chunk[cut + 1:]] if cut + 1 < len(chunk) else []
+        if data:
+            lines, error = _parse_block(data, name, line_no)
+            bytes_read = consumed - sum(map(len, pending))
+            for start in range(0, lines.n, LINES_PER_BATCH):
+                stop = min(start + LINES_PER_BATCH, lines.n)
+                yield Batch(lines.windows(start, stop, n_bits), line_no, bytes_read)
+                line_no += stop - start
+            if error is not None:
+                raise error
+        if at_eof:
+            return
+        chunk = stream.read(block_size)
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """The valid lines of a block: equal-length ``rows`` of 0/1, or 0/1 ``values`` with
+    per-line ``starts`` and ``lengths``."""
+
+    n: int
+    rows: np.ndarray | None = None
+    values: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+
+    def windows(self, start: int, stop: int, n_bits: int) -> Windows:
+        if self.rows is not None:
+            return windows_from_rows(self.rows[start:stop], n_bits)
+        return windows_from_ragged(self.values, self.starts[start:stop], self.lengths[start:stop], n_bits)
+
+
+def _parse_block(data: bytes, name: str, line_no: int) -> tuple[_Lines, InputError | None]:
+    """The complete lines in ``data``; at an invalid line, those before it and the error."""
+    arr = np.frombuffer(data, np.uint8)
+    table = _uniform_rows(data, arr)
+    if table is not None:
+        rows = table - np.uint8(_ZERO)
+        if not (rows > 1).any():
+            return _Lines(len(rows), rows=rows), None
+    # General path: lines of varying lengths, or an error to locate.
+    newlines = np.flatnonzero(arr == _LF)
+    ends = newlines if data.endswith(b"\n") else np.append(newlines, len(arr))
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    crlf = (ends > starts) & (arr[ends - 1] == _CR)
+    content_ends = ends - crlf
+    lengths = content_ends - starts
+    values = arr - np.uint8(_ZERO)
+    bad = values > 1
+    bad[newlines] = False
+    bad[content_ends[crlf]] = False
+    n_good = len(ends)
+    error = None
+    if bad.any():
+        at = int(bad.argmax())
+        n_good = int(np.searchsorted(ends, at))
+        column = at - int(starts[n_good])
+        what, _ = describe_char(data[at:at + 4])
+        error = InputError(f"{name}:{line_no + n_good}:{column + 1}: {what}; expected 0 or 1",
+                           item=line_no + n_good - 1, position=column)
+    empty = np.flatnonzero(lengths[:n_good] == 0)
+    if empty.size:
+        n_good = int(empty[0])
+        error = InputError(f"{name}:{line_no + n_good}:1: empty line; expected a string of 0 and 1",
+                           item=line_no + n_good - 1, position=0)
+    return _Lines(n_good, values=values, starts=starts, lengths=lengths), error
+
+
+def _uniform_rows(data: bytes, arr: np.ndarray) -> np.ndarray | None:
+    """The lines as a ``[N, L]`` view when all have one length and one line end, else None."""
+    if not data.endswith(b"\n"):
+        return None
+    stride = data.find(b"\n") + 1
+    end = 2 if stride >= 2 and data[stride - 2] == _CR else 1
+    if stride <= end or len(arr) % stride:
+        return None
+    table = arr.reshape(-1, stride)
+    if not (table[:, -1] == _LF).all() or (end == 2 and not (table[:, -2] == _CR).all()):
+        return None
+    return table[:, :stride - end]

@@ -1,0 +1,215 @@
+"""Finding a model, reading its manifest, and trusting its artifacts.
+
+A model is a directory holding ``manifest.json`` (written by the export stage) and one
+artifact per backend (``model.tflite``, ``model.onnx``). The manifest records what the
+model computes (``task``, ``n_bits``, its input and output) and, for each artifact, its
+file name, size and sha256.
+
+Where a model is looked for (``find_manifest``), first match wins:
+
+1. the ``model`` argument (``--model``): an artifact directory or its ``manifest.json``;
+2. ``./artifacts`` when it holds a ``manifest.json``;
+3. the default model shipped inside this package (``runtime/model/``).
+
+Before an artifact is opened its size and sha256 are checked against the manifest, and
+after it is opened its input and output are checked against the manifest's
+(``open_artifact``): a damaged, replaced or mismatched model is refused with a
+ModelError, never run. Checksums are the only reliable guard: damaged ``.tflite`` files
+can load and give wrong numbers, or crash the process while loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+__all__ = [
+    "MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR",
+    "Artifact", "Manifest", "find_manifest", "read_manifest", "verify_artifact", "open_artifact",
+]
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+TASK = "count-ones"
+#: The model shipped with the package, so the runtime works out of the box when embedded.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+#: Where ``make export`` writes a freshly exported model, relative to the working directory.
+LOCAL_MODEL_DIR = Path("artifacts")
+
+_REQUIRED = ("schema_version", "task", "n_bits", "n_classes", "input", "output", "artifacts")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One exported model file, as the manifest describes it."""
+
+    backend: str
+    path: Path
+    format: str
+    sha256: str
+    size_bytes: int
+    converter: str | None = None
+    opset: int | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed and checked ``manifest.json``. ``data`` keeps the whole document."""
+
+    path: Path
+    n_bits: int
+    n_classes: int
+    artifacts: dict[str, Artifact]
+    data: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+
+def find_manifest(model: str | os.PathLike | None = None) -> Path:
+    """The path of the manifest to use; see the module docstring for the search order."""
+    if model is not None:
+        path = Path(model)
+        if path.is_dir():
+            path = path / MANIFEST_NAME
+        if not path.is_file():
+            raise ModelError(f"{os.fspath(model)}: no model there (expected an artifact directory "
+                             f"holding {MANIFEST_NAME}, or the manifest itself)")
+        return path
+    local = LOCAL_MODEL_DIR / MANIFEST_NAME
+    if local.is_file():
+        return local
+    shipped = DEFAULT_MODEL_DIR / MANIFEST_NAME
+    if shipped.is_file():
+        return shipped
+    raise ModelError(f"no model found: pass a model directory, or put one in ./{LOCAL_MODEL_DIR}; "
+                     f"the default model ({shipped}) is missing from this installation")
+
+
+def _fail(path: Path, what: str) -> ModelError:
+    return ModelError(f"{path}: bad manifest: {what}")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_tensor(path: Path, data: dict, key: str, name: str, shape: list) -> None:
+    spec = data[key]
+    if not isinstance(spec, dict):
+        raise _fail(path, f"{key!r} must be an object")
+    for k in ("name", "shape", "dtype"):
+        if k not in spec:
+            raise _fail(path, f"{key}.{k} is missing")
+    if spec["name"] != name:
+        raise _fail(path, f"{key}.name is {spec['name']!r}, expected {name!r}")
+    if spec["shape"] != shape:
+        raise _fail(path, f"{key}.shape is {json.dumps(spec['shape'])}, expected {json.dumps(shape)}")
+    if spec["dtype"] != "float32":
+        raise _fail(path, f"{key}.dtype is {spec['dtype']!r}, expected 'float32'")
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Read and check a manifest. Raises ModelError for anything missing, unknown or inconsistent."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read manifest: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ModelError(f"{path}: manifest is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise _fail(path, "expected a JSON object")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise _fail(path, f"missing keys: {', '.join(missing)}")
+    if not _int(data["schema_version"]) or data["schema_version"] != SCHEMA_VERSION:
+        raise _fail(path, f"schema_version {data['schema_version']!r} is not supported "
+                          f"(this runtime reads version {SCHEMA_VERSION})")
+    if data["task"] != TASK:
+        raise _fail(path, f"task is {data['task']!r}, expected {TASK!r}")
+    n_bits, n_classes = data["n_bits"], data["n_classes"]
+    if not _int(n_bits) or n_bits < 1:
+        raise _fail(path, f"n_bits must be a positive integer, got {n_bits!r}")
+    if not _int(n_classes) or n_classes != n_bits + 1:
+        raise _fail(path, f"n_classes must be n_bits + 1 = {n_bits + 1}, got {n_classes!r}")
+    _check_tensor(path, data, "input", "bits", [None, n_bits, 1])
+    _check_tensor(path, data, "output", "logits", [None, n_classes])
+
+    entries = data["artifacts"]
+    if not isinstance(entries, dict) or not entries:
+        raise _fail(path, "'artifacts' must be a non-empty object")
+    artifacts = {}
+    for backend, entry in entries.items():
+        where = f"artifacts.{backend}"
+        if not isinstance(entry, dict):
+            raise _fail(path, f"{where} must be an object")
+        lacking = [k for k in ("file", "format", "sha256", "size_bytes") if k not in entry]
+        if lacking:
+            raise _fail(path, f"{where} is missing {', '.join(lacking)}")
+        file = entry["file"]
+        # A plain file name beside the manifest: never a path that leads elsewhere.
+        if (not isinstance(file, str) or not file or file in (".", "..")
+                or "/" in file or "\\" in file or "\0" in file):
+            raise _fail(path, f"{where}.file must be a file name beside the manifest, got {file!r}")
+        digest = entry["sha256"]
+        if (not isinstance(digest, str) or len(digest) != 64
+                or any(c not in "0123456789abcdef" for c in digest.lower())):
+            raise _fail(path, f"{where}.sha256 must be 64 hex digits, got {digest!r}")
+        size = entry["size_bytes"]
+        if not _int(size) or size < 0:
+            raise _fail(path, f"{where}.size_bytes must be a non-negative integer, got {size!r}")
+        opset = entry.get("opset")
+        artifacts[backend] = Artifact(
+            backend=backend, path=path.parent / file, format=str(entry["format"]),
+            sha256=digest.lower(), size_bytes=size, converter=entry.get("converter"),
+            opset=opset if _int(opset) else None)
+    return Manifest(path=path, n_bits=n_bits, n_classes=n_classes, artifacts=artifacts, data=data)
+
+
+def verify_artifact(manifest: Manifest, backend: str) -> Artifact:
+    """Check that the backend's artifact exists and matches its recorded size and sha256."""
+    artifact = manifest.artifacts.get(backend)
+    if artifact is None:
+        raise ModelError(f"{manifest.path}: no {backend} artifact in this model "
+                         f"(it has: {', '.join(manifest.artifacts)})")
+    try:
+        with open(artifact.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != artifact.size_bytes:
+                raise ModelError(f"{artifact.path}: size is {size} bytes, the manifest says "
+                                 f"{artifact.size_bytes}: damaged or replaced artifact, refusing it")
+            digest = hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \
+                else hashlib.sha256(f.read()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"{artifact.path}: cannot read artifact: {exc.strerror or exc}") from exc
+    if digest != artifact.sha256:
+        raise ModelError(f"{artifact.path}: sha256 is {digest[:16]}..., the manifest says "
+                         f"{artifact.sha256[:16]}...: damaged or replaced artifact, refusing it")
+    return artifact
+
+
+def open_artifact(manifest: Manifest, backend: str, **options: Any):
+    """Verify the backend's artifact, open it, and check it against the manifest.
+
+    Returns a ``runtime.backends.Backend``. Raises ModelError for a damaged or mismatched
+    artifact, BackendUnavailableError when the backend's package is missing.
+    """
+    from .backends import open_backend
+
+    artifact = verify_artifact(manifest, backend)
+    opened = open_backend(backend, artifact.path, **options)
+    if opened.n_bits != manifest.n_bits or opened.n_classes != manifest.n_classes:
+        raise ModelError(
+            f"{artifact.path}: the model reads [batch, {opened.n_bits}, 1] and writes "
+            f"[batch, {opened.n_classes}], but the manifest says [batch, {manifest.n_bits}, 1] "
+            f"and [batch, {manifest.n_classes}]")
+    return opened

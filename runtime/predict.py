@@ -1,0 +1,342 @@
+"""Count the ones in bit strings, one per line: ``python -m runtime.predict [FILE|-] [options]``.
+
+Reads FILE, or standard input for ``-`` or no argument, and writes one line per input
+line, in order, to standard output or ``--output FILE``:
+
+- ``--format text`` (default): ``<count>\\t<parity>``
+- ``--format csv``: a header ``line,count,parity``, then ``<line>,<count>,<parity>``
+- ``--format jsonl``: ``{"line": <line>, "count": <count>, "parity": <parity>}``
+
+Each input line is a string of ``0`` and ``1`` of any length >= 1. The model reads 50
+bits at a time: shorter strings are left-padded with zeros, longer ones are split into
+50-bit windows whose counts are added (the first window left-padded); both are exact.
+LF and CRLF line ends, a missing final newline and a UTF-8 byte-order mark are accepted.
+Anything else stops at the first bad line with one message on standard error, e.g.
+``data.txt:3:7: invalid character 'x' (U+0078); expected 0 or 1``. Lines before it have
+already been written to standard output; an ``--output`` file is written atomically
+(a temporary file beside it, then a rename), so on any error it is left as it was.
+
+Input is read and written in blocks, so memory does not grow with the input; when
+standard error is a terminal and the input is large, progress is shown there.
+
+Exit status:
+  0    success
+  1    invalid input, or a missing, damaged or mismatched model (or backend package)
+  2    bad options, or a file that cannot be read or written (including a full disk)
+  130  interrupted (Ctrl-C)
+  141  standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as a
+       program killed by SIGPIPE reports to the shell; nothing is printed
+
+The command line only parses its arguments, calls the ``runtime`` API and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+PROG = "runtime.predict"
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+
+_EPILOG = """\
+input: one string of 0 and 1 per line, any length >= 1; LF or CRLF line ends, a
+  missing final newline and a UTF-8 byte-order mark are accepted. The model reads 50
+  bits: shorter strings are left-padded with zeros, longer ones split into 50-bit
+  windows whose counts are added (exact either way). The first bad line stops the run
+  with FILE:LINE:COLUMN: message on standard error.
+
+model: --model, else ./artifacts when it holds a manifest.json, else the model shipped
+  with the package. Every artifact is checked against its sha256 in the manifest.
+
+exit status:
+  0    success
+  1    invalid input; missing, damaged or mismatched model; backend not installed
+  2    bad options; unreadable input or unwritable output (e.g. a full disk)
+  130  interrupted (Ctrl-C)
+  141  output closed early (e.g. piped into head), quietly
+"""
+
+
+class _Fail(Exception):
+    """An error to report on one line and exit with ``status``."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        raise _Fail(f"{PROG}: {message} (see --help)", EXIT_USAGE)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .formats import FORMATS
+    from .predictor import DEFAULT_BATCH_SIZE
+
+    parser = _Parser(
+        prog=f"python -m {PROG}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Count the ones in bit strings, one per line; print each count and its parity.",
+        epilog=_EPILOG)
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE",
+                        help="input file, one bit string per line; - or nothing for standard input")
+    parser.add_argument("--model", metavar="PATH",
+                        help="artifact directory or its manifest.json (default: ./artifacts if it "
+                             "holds a manifest, else the shipped model)")
+    parser.add_argument("--backend", choices=("auto", "tflite", "onnx"), default="auto",
+                        help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
+    parser.add_argument("--batch-size", type=_positive, metavar="N", default=DEFAULT_BATCH_SIZE,
+                        help="model windows (50 bits each) per inference call (default: %(default)s)")
+    parser.add_argument("--threads", type=_positive, metavar="N",
+                        help="threads for the backend (default: its own)")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text: COUNT<TAB>PARITY; csv: line,count,parity with a header; "
+                             "jsonl: one JSON object per line (default: text)")
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="write here instead of standard output, atomically")
+    return parser
+
+
+class _Stdout:
+    name = "<stdout>"
+
+    def __init__(self):
+        self._buffer = sys.stdout.buffer
+
+    def write(self, data: bytes) -> None:
+        self._buffer.write(data)
+        self._buffer.flush()
+
+    def commit(self) -> None:
+        self._buffer.flush()
+
+    def discard(self) -> None:
+        try:
+            self._buffer.flush()
+        except OSError:
+            pass
+
+
+class _AtomicFile:
+    """Writes to a temporary file beside ``path``; ``commit`` renames it over ``path``."""
+
+    def __init__(self, path: str):
+        import tempfile
+
+        self.name = path
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        directory, base = os.path.split(os.path.abspath(path))
+        fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        try:
+            mode = os.stat(self.name).st_mode & 0o7777
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.chmod(self._tmp, mode)
+        os.replace(self._tmp, self.name)
+
+    def discard(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+
+class _Progress:
+    """``N lines (P%)`` on standard error when it is a terminal and the input is large."""
+
+    MIN_BYTES = 16 << 20   # show at once for inputs at least this big
+    MIN_SECONDS = 1.0      # or once a run of unknown size takes this long
+    EVERY = 0.2
+
+    def __init__(self, total_bytes: int | None):
+        self.enabled = sys.stderr.isatty()
+        self.total = total_bytes
+        self.start = self.last = time.monotonic()
+        self.shown = False
+
+    def update(self, lines: int, bytes_read: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < self.EVERY:
+            return
+        if not self.shown and (self.total or 0) < self.MIN_BYTES and now - self.start < self.MIN_SECONDS:
+            return
+        self.last, self.shown = now, True
+        pct = f" ({min(100, 100 * bytes_read // self.total)}%)" if self.total else ""
+        sys.stderr.write(f"\r{lines:,} lines{pct}\x1b[K")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+class _QuietNativeStderr:
+    """Silences C-level writes to file descriptor 2 for a moment.
+
+    LiteRT prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` from C++
+    when an interpreter is first set up; the command line keeps standard error for its
+    own one-line messages. Only used while the model is opened, when nothing else runs.
+    """
+
+    def __enter__(self):
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            self._saved = None
+            return self
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+
+    # Files first (exit 2), then the model (exit 1), then the data.
+    if args.file == "-":
+        name, source, total = "<stdin>", sys.stdin.buffer, None
+    else:
+        name = args.file
+        try:
+            source = open(args.file, "rb")
+            total = os.fstat(source.fileno()).st_size
+        except OSError as exc:
+            raise _Fail(f"{PROG}: cannot read {args.file}: {_reason(exc)}", EXIT_USAGE) from None
+
+    from . import InputError, ParityEdgeError, load
+    from .formats import Formatter
+    from .lines import read_batches
+
+    try:
+        with _QuietNativeStderr():
+            predictor = load(args.model, args.backend, batch_size=args.batch_size,
+                             num_threads=args.threads)
+    except ParityEdgeError as exc:
+        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+
+    try:
+        sink = _AtomicFile(args.output) if args.output else _Stdout()
+    except OSError as exc:
+        raise _Fail(f"{PROG}: cannot write {args.output}: {_reason(exc)}", EXIT_USAGE) from None
+
+    formatter = Formatter(args.format)
+    progress = _Progress(total)
+    lines = 0
+    try:
+        try:
+            _write(sink, formatter.header())
+            batches = read_batches(source, name, predictor.n_bits)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except OSError as exc:
+                    raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
+                result = predictor.predict(batch.windows)
+                _write(sink, formatter.render(result.counts, batch.first_line))
+                lines += batch.n_lines
+                progress.update(lines, batch.bytes_read)
+            try:
+                sink.commit()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise _write_failure(sink, exc) from None
+        finally:
+            progress.clear()
+    except ParityEdgeError as exc:
+        sink.discard()
+        raise _Fail(str(exc) if isinstance(exc, InputError) else f"{PROG}: {exc}",
+                    EXIT_FAILURE) from None
+    except BaseException:
+        sink.discard()
+        raise
+    return EXIT_OK
+
+
+def _write(sink, data: bytes) -> None:
+    if not data:
+        return
+    try:
+        sink.write(data)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _write_failure(sink, exc) from None
+
+
+def _write_failure(sink, exc: OSError) -> _Fail:
+    if isinstance(sink, _Stdout):
+        _silence_stdout()  # what is left in its buffer can never be written
+    return _Fail(f"{PROG}: cannot write {sink.name}: {_reason(exc)}", EXIT_USAGE)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see the module docstring)."""
+    try:
+        return _run(argv)
+    except _Fail as exc:
+        print(exc, file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:
+        _silence_stdout()  # so the interpreter's final flush does not complain
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
