@@ -1,0 +1,27 @@
+"""parity-edge export: turn a trained Keras model into files an edge device runs without TensorFlow.
+
+``python -m export`` reads ``artifacts/model.keras`` and writes, into ``artifacts/``:
+
+- ``model.tflite``: builtin LiteRT operators only, float32, dynamic batch;
+- ``model.onnx``: opset ``convert.ONNX_OPSET``, dynamic batch, weights inside the file;
+- ``parity_report.json``: what the parity check measured;
+- ``manifest.json``: what the runtime reads (names, shapes, hashes, versions, parity, training figures).
+
+Nothing is published until the parity check has shown that LiteRT and onnxruntime compute what
+Keras computes (``parity.check_parity``). Everything is built in a staging directory and moved
+into place with ``os.replace``, the manifest last, so a failed or interrupted export leaves the
+previous artifacts exactly as they were.
+
+Modules: ``config`` (settings), ``keras_backend`` (the reference runner), ``convert``
+(``to_tflite``, ``to_onnx``, structural checks), ``parity`` (``check_parity``), ``manifest``,
+``publish`` (staging and atomic replacement), ``pipeline`` (``run_export``, the whole stage),
+``publish_default`` (copy verified artifacts into the runtime package).
+
+Only ``export`` and ``train`` import TensorFlow; this package imports it lazily, so
+``import export`` and ``python -m export --help`` stay cheap.
+"""
+
+from .config import ExportConfig
+from .errors import ExportError
+
+__all__ = ["ExportConfig", "ExportError"]

@@ -1,0 +1,122 @@
+"""Command line: ``python -m export`` (``make export``). See ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import DEFAULT_BATCH_SIZES, GRAPH_FORMS, ExportConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EPILOG = f"""\
+exit codes:
+  0    everything passed; the artifacts and manifest.json were published
+  1    failed: missing or unreadable model, a conversion that cannot be done, or a failed
+       parity check; the previous artifacts are left exactly as they were
+       (a failed check's report: <out>/parity_report.failed.json)
+  2    usage: bad flags or flag values
+  130  interrupted (Ctrl-C); nothing was published
+"""
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ExportConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Convert a trained count-ones Keras model to TFLite and ONNX, check that both "
+                    "compute what Keras computes, and publish them with a manifest only if they do.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(defaults.out), metavar="DIR",
+                        help="directory to publish into (default: %(default)s)")
+    parser.add_argument("--model", default=None, metavar="PATH",
+                        help="the trained model (default: <out>/model.keras)")
+    parser.add_argument("--seed", type=_count, default=defaults.seed,
+                        help="seed of the parity check's random strings (default: %(default)s)")
+    parser.add_argument("--n-random", type=_count, default=defaults.n_random, metavar="N",
+                        help="uniformly random strings in the parity check (default: %(default)s)")
+    parser.add_argument("--per-count", type=_count, default=defaults.per_count, metavar="N",
+                        help="strings for each count 0..n_bits in the parity check (default: %(default)s)")
+    parser.add_argument("--batch-sizes", type=_batch_sizes, default=DEFAULT_BATCH_SIZES, metavar="LIST",
+                        help="batch sizes each converted model is checked at "
+                             f"(default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
+    parser.add_argument("--onnx-graph", choices=GRAPH_FORMS, default=defaults.onnx_graph,
+                        help="ONNX graph form: the unrolled twin or tf2onnx's Loop (default: %(default)s)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's and the converters' own log output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, message already printed)
+        return int(exc.code or 0)
+
+    from runtime.errors import ParityEdgeError, UsageError
+
+    try:
+        config = ExportConfig(out=args.out, model=args.model, seed=args.seed, n_random=args.n_random,
+                              per_count=args.per_count, batch_sizes=args.batch_sizes,
+                              onnx_graph=args.onnx_graph)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"python -m export: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.verbose:
+        # Before TensorFlow is imported, or it is too late to quieten its C++ logging.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    try:
+        if not config.model_path.is_file():  # say so before spending seconds importing TensorFlow
+            print(f"export: {config.model_path}: no such model file (train one first: make train)",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        from .pipeline import run_export
+
+        outcome = run_export(config, log=print, quiet=not args.verbose)
+        for line in outcome.parity.lines():
+            print(f"parity: {line}")
+        if not outcome:
+            print(f"export: FAILED: nothing published; {config.out} is unchanged; "
+                  f"report: {outcome.report_path}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"export: published {', '.join(p.name for p in outcome.published)} to {config.out} "
+              f"in {outcome.seconds['total']:.1f} s")
+        return EXIT_OK
+    except ParityEdgeError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("export: interrupted; nothing was published", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

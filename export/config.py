@@ -1,0 +1,68 @@
+"""Settings of the export stage: one frozen dataclass, fields named like the CLI's flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from runtime.errors import UsageError
+
+__all__ = ["ExportConfig", "GRAPH_FORMS", "DEFAULT_BATCH_SIZES"]
+
+# How the recurrent layer appears in the ONNX graph. "unrolled": the unroll=True twin, one
+# block of operators per step. "loop": the trained layer as is, which tf2onnx turns into an
+# ONNX Loop. TFLite is always unrolled: the loop form needs Flex ops there.
+GRAPH_FORMS = ("unrolled", "loop")
+
+# The batch sizes the parity check runs every candidate at: a single string, an odd size
+# that leaves a ragged last batch, a typical serving batch, and a large one.
+DEFAULT_BATCH_SIZES = (1, 7, 256, 4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What ``run_export`` does. Saved in the manifest beside what it produced."""
+
+    # Directory the artifacts are published into.
+    out: Path = Path("artifacts")
+    # The trained Keras model; None means ``<out>/model.keras``.
+    model: Path | None = None
+    # Seed of the parity check's random strings.
+    seed: int = 2018
+    # Uniformly random strings in the parity check.
+    n_random: int = 10_000
+    # Strings for each count 0..n_bits (ones at random positions) in the parity check.
+    per_count: int = 20
+    # Batch sizes every candidate is run at; the reference runs once.
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    # Graph form of the ONNX file (see GRAPH_FORMS).
+    onnx_graph: str = "unrolled"
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        if self.model is not None:
+            object.__setattr__(self, "model", Path(self.model))
+        problems = []
+        for name in ("seed", "n_random", "per_count"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append(f"{name.replace('_', '-')} must be a non-negative integer, got {value!r}")
+        sizes = tuple(self.batch_sizes)
+        if not sizes or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in sizes):
+            problems.append(f"batch-sizes must be positive integers, got {list(sizes)}")
+        object.__setattr__(self, "batch_sizes", tuple(dict.fromkeys(sizes)))
+        if self.onnx_graph not in GRAPH_FORMS:
+            problems.append(f"onnx-graph must be one of {', '.join(GRAPH_FORMS)}, got {self.onnx_graph!r}")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+    @property
+    def model_path(self) -> Path:
+        """The model to export: ``model``, or ``<out>/model.keras``."""
+        return self.model if self.model is not None else self.out / "model.keras"
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings, with the model path resolved."""
+        return {"out": str(self.out), "model": str(self.model_path), "seed": self.seed,
+                "n_random": self.n_random, "per_count": self.per_count,
+                "batch_sizes": list(self.batch_sizes), "onnx_graph": self.onnx_graph}

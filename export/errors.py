@@ -1,0 +1,23 @@
+"""The export stage's exception.
+
+``ExportError`` joins the runtime's tree (``runtime.errors.ParityEdgeError``), so one
+``except ParityEdgeError`` catches every error either stage raises on purpose::
+
+    ParityEdgeError
+     +-- ExportError      missing or unreadable model, a conversion that cannot be done,
+                          a converted file that breaks a structural rule, a bad manifest
+     +-- UsageError       (runtime) a bad setting; the CLI answers it with exit code 2
+     +-- ModelError ...   (runtime) raised by the backends that load converted files
+
+A failed parity check is not an exception: ``check_parity`` returns a result that is false.
+"""
+
+from __future__ import annotations
+
+from runtime.errors import ParityEdgeError
+
+__all__ = ["ExportError"]
+
+
+class ExportError(ParityEdgeError):
+    """The export cannot go on; the message says what was found and what was expected."""

@@ -1,0 +1,263 @@
+"""The parity check: do the converted models compute what the Keras model computes?
+
+The reference (``KerasBackend``, the model as trained) runs once over every input; each
+candidate (a runtime backend on a converted file) runs over the same inputs at every batch
+size of the check, one batch at a time. For each candidate and batch size it measures:
+
+- the largest absolute and relative difference of the logits from the reference's;
+- count agreement: how often ``argmax`` of its logits equals the reference's;
+- count accuracy against the true counts (reported only: an untrained model has none, and
+  still has to convert faithfully).
+
+The reference's smallest gap between its two largest logits is reported beside them: a
+count can legitimately flip only where that gap is within numeric noise.
+
+A candidate passes when, at every batch size, count agreement is 100% and the largest
+absolute difference is at most ``ATOL``. The two candidates are also compared with each other;
+that comparison is reported, and implied by the two against the reference.
+
+``check_parity`` returns a ``ParityResult``, which is true when every candidate passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Mapping
+
+import numpy as np
+
+from runtime.backends import Backend
+from runtime.errors import ParityEdgeError
+
+from train.data import count_ones, edge_case_bits, stratified_bits, uniform_bits
+
+__all__ = ["ATOL", "parity_inputs", "check_parity", "ParityResult", "Comparison"]
+
+# Largest absolute logit difference a candidate may show. Measured: 0 (bit-identical) for the
+# unrolled SimpleRNN in both formats; up to 1.5e-7 for untrained GRU and LSTM; the pitfalls
+# notes saw up to about 2e-5 on trained recurrent models. 1e-4 leaves room for other CPUs'
+# kernels while staying far below the logit gaps that decide a count.
+ATOL = 1e-4
+
+# How many disagreeing strings a comparison keeps as examples.
+_EXAMPLES = 10
+
+
+def parity_inputs(n_bits: int, seed: int, n_random: int, per_count: int) -> dict[str, np.ndarray]:
+    """The check's strings by set, uint8 ``[k, n_bits]`` each, generated from ``seed``.
+
+    ``uniform``: ``n_random`` strings of fair bits. ``per_count``: ``per_count`` strings for
+    each count 0..n_bits, ones at random positions. ``edge_cases``: every family of
+    ``train.data.edge_case_bits`` (all zeros, all ones, single ones and zeros, prefixes...).
+    """
+    rng = np.random.default_rng(seed)
+    counts = np.repeat(np.arange(n_bits + 1), per_count)
+    return {
+        "uniform": uniform_bits(n_random, rng, n_bits),
+        "per_count": stratified_bits(len(counts), rng, n_bits, counts=counts),
+        "edge_cases": np.concatenate(list(edge_case_bits(n_bits).values())),
+    }
+
+
+def _rel_diff(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """Largest |c - r| / |r| over the elements where r is not zero."""
+    nonzero = reference != 0
+    if not nonzero.any():
+        return 0.0
+    return float((np.abs(candidate - reference)[nonzero] / np.abs(reference[nonzero])).max())
+
+
+def _top2_gaps(logits: np.ndarray) -> np.ndarray:
+    top2 = np.partition(logits, -2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def _row_string(bits: np.ndarray) -> str:
+    return "".join("1" if b else "0" for b in bits)
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One candidate against the reference (or against another candidate), all batch sizes."""
+
+    name: str
+    against: str
+    atol: float
+    gating: bool = True
+    error: str | None = None
+    # batch size -> {max_abs_diff, max_rel_diff, count_agreement, disagreements, seconds, ...}
+    by_batch_size: dict[int, dict] = dataclasses.field(default_factory=dict)
+    count_accuracy: float | None = None
+    min_reference_gap: float | None = None
+    examples: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        return max((f["max_abs_diff"] for f in self.by_batch_size.values()), default=None)
+
+    @property
+    def max_rel_diff(self) -> float | None:
+        return max((f["max_rel_diff"] for f in self.by_batch_size.values()), default=None)
+
+    @property
+    def count_agreement(self) -> float | None:
+        return min((f["count_agreement"] for f in self.by_batch_size.values()), default=None)
+
+    @property
+    def passed(self) -> bool:
+        return (self.error is None and bool(self.by_batch_size)
+                and self.count_agreement == 1.0 and self.max_abs_diff <= self.atol)
+
+    def failures(self) -> list[str]:
+        """Why it did not pass, one reason per item."""
+        if self.error is not None:
+            return [self.error]
+        reasons = []
+        for size, f in self.by_batch_size.items():
+            if f["count_agreement"] < 1.0:
+                reasons.append(f"batch {size}: {f['disagreements']} counts differ from {self.against}")
+            if f["max_abs_diff"] > self.atol:
+                reasons.append(f"batch {size}: max |diff| {f['max_abs_diff']:.3g} > {self.atol:g}")
+        return reasons
+
+    def line(self) -> str:
+        """One line for the terminal: verdict and figures."""
+        label = f"{self.name} vs {self.against}"
+        verdict = ("PASSED" if self.passed else "FAILED") if self.gating else "REPORTED"
+        if self.error is not None:
+            return f"{label:<18} {verdict}  {self.error}"
+        n = sum(1 for _ in self.by_batch_size)
+        text = (f"{label:<18} {verdict}  count agreement {100 * self.count_agreement:.3f}%  "
+                f"max |diff| {self.max_abs_diff:.2e} (atol {self.atol:g})  max rel {self.max_rel_diff:.2e}  "
+                f"batch sizes {','.join(map(str, self.by_batch_size))}")
+        if self.count_accuracy is not None:
+            text += f"  count accuracy {100 * self.count_accuracy:.3f}%"
+        if self.min_reference_gap is not None:
+            text += f"  min top-2 gap {self.min_reference_gap:.2e}"
+        if not self.passed and self.gating and n:
+            text += "  [" + "; ".join(self.failures()) + "]"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "against": self.against, "gating": self.gating,
+            "passed": self.passed, "error": self.error, "atol": self.atol,
+            "max_abs_diff": self.max_abs_diff, "max_rel_diff": self.max_rel_diff,
+            "count_agreement": self.count_agreement, "count_accuracy": self.count_accuracy,
+            "min_reference_gap": self.min_reference_gap,
+            "by_batch_size": {str(k): v for k, v in self.by_batch_size.items()},
+            "disagreement_examples": self.examples,
+        }
+
+
+@dataclasses.dataclass
+class ParityResult:
+    """Everything the check measured. True when every gating comparison passed."""
+
+    reference: str
+    atol: float
+    batch_sizes: tuple[int, ...]
+    set_sizes: dict[str, int]
+    reference_accuracy: float
+    reference_min_gap: float
+    reference_seconds: float
+    comparisons: list[Comparison]
+
+    @property
+    def passed(self) -> bool:
+        gating = [c for c in self.comparisons if c.gating]
+        return bool(gating) and all(c.passed for c in gating)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def lines(self) -> list[str]:
+        return [c.line() for c in self.comparisons]
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed, "atol": self.atol, "reference": self.reference,
+            "batch_sizes": list(self.batch_sizes), "inputs": dict(self.set_sizes),
+            "n_inputs": sum(self.set_sizes.values()),
+            "reference_count_accuracy": self.reference_accuracy,
+            "reference_min_top2_gap": self.reference_min_gap,
+            "reference_seconds": self.reference_seconds,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+
+def _run_batched(backend: Backend, bits: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([backend.predict(bits[i:i + batch_size])
+                           for i in range(0, len(bits), batch_size)])
+
+
+def _figures(candidate: np.ndarray, reference: np.ndarray) -> dict:
+    agree = candidate.argmax(axis=1) == reference.argmax(axis=1)
+    return {"max_abs_diff": float(np.abs(candidate - reference).max()),
+            "max_rel_diff": _rel_diff(candidate, reference),
+            "count_agreement": float(agree.mean()),
+            "disagreements": int((~agree).sum())}
+
+
+def check_parity(reference: Backend, candidates: Mapping[str, Callable[[], Backend]],
+                 sets: Mapping[str, np.ndarray], batch_sizes=(1, 7, 256, 4096),
+                 atol: float = ATOL) -> ParityResult:
+    """Compare every candidate with ``reference`` on the strings of ``sets``.
+
+    ``candidates`` maps a name to a loader: a function that opens the backend. A candidate
+    that fails to load or to run (any ``ParityEdgeError``) fails the check with that message;
+    other exceptions are bugs and propagate. ``reference`` runs once, in its own batches.
+    """
+    bits = np.concatenate(list(sets.values()))
+    truth = count_ones(bits)
+    start = time.perf_counter()
+    ref_logits = reference.predict(bits)
+    ref_seconds = time.perf_counter() - start
+    ref_counts = ref_logits.argmax(axis=1)
+    gaps = _top2_gaps(ref_logits)
+    ref_name = getattr(reference, "name", "reference")
+
+    comparisons, outputs = [], {}
+    for name, load in candidates.items():
+        comp = Comparison(name=name, against=ref_name, atol=atol)
+        comparisons.append(comp)
+        try:
+            backend = load()
+            for size in batch_sizes:
+                start = time.perf_counter()
+                logits = _run_batched(backend, bits, size)
+                seconds = time.perf_counter() - start
+                figures = _figures(logits, ref_logits)
+                figures.update(seconds=round(seconds, 4),
+                               sequences_per_s=round(len(bits) / seconds) if seconds > 0 else None)
+                comp.by_batch_size[size] = figures
+                if figures["disagreements"] and not comp.examples:
+                    for i in np.flatnonzero(logits.argmax(axis=1) != ref_counts)[:_EXAMPLES]:
+                        comp.examples.append({"batch_size": size, "bits": _row_string(bits[i]),
+                                              "true_count": int(truth[i]),
+                                              "reference_count": int(ref_counts[i]),
+                                              "count": int(logits[i].argmax()),
+                                              "reference_top2_gap": float(gaps[i])})
+                outputs[name] = logits
+        except ParityEdgeError as exc:
+            comp.error = f"{type(exc).__name__}: {exc}"
+            outputs.pop(name, None)
+            continue
+        comp.count_accuracy = float((outputs[name].argmax(axis=1) == truth).mean())
+        comp.min_reference_gap = float(gaps.min())
+
+    # Candidates against each other (the last batch size's outputs): reported, not gating.
+    names = list(outputs)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            cross = Comparison(name=a, against=b, atol=atol, gating=False)
+            figures = _figures(outputs[a], outputs[b])
+            cross.by_batch_size[batch_sizes[-1]] = figures
+            comparisons.append(cross)
+
+    return ParityResult(reference=ref_name, atol=atol, batch_sizes=tuple(batch_sizes),
+                        set_sizes={k: len(v) for k, v in sets.items()},
+                        reference_accuracy=float((ref_counts == truth).mean()),
+                        reference_min_gap=float(gaps.min()), reference_seconds=round(ref_seconds, 4),
+                        comparisons=comparisons)

@@ -1,0 +1,208 @@
+"""The export stage from end to end: ``run_export(config)``.
+
+1. Load the trained model and check it is a count-ones model.
+2. Convert it, into a staging directory: TFLite from the unrolled twin, ONNX from the graph
+   form the settings name. Check each file's structure (operators, names, shapes, opset,
+   checker) and embed a description in it.
+3. Run the parity check: the Keras model against each file, loaded through the runtime's own
+   backends (which proves the file runs without TensorFlow).
+4. Only when everything passed: write ``parity_report.json`` and ``manifest.json`` and move
+   the files into place, manifest last. Otherwise publish nothing, and write the report as
+   ``parity_report.failed.json`` (atomically) so the reasons can be read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from .config import ExportConfig
+from .errors import ExportError
+from .publish import Staging, replace_atomically, write_file, write_json
+
+__all__ = ["run_export", "ExportOutcome", "ARTIFACT_FILES", "REPORT_NAME", "FAILED_REPORT_NAME"]
+
+ARTIFACT_FILES = {"tflite": "model.tflite", "onnx": "model.onnx"}
+REPORT_NAME = "parity_report.json"
+# Where a failed run leaves its report: beside the previous, still valid, artifacts.
+FAILED_REPORT_NAME = "parity_report.failed.json"
+TRAIN_REPORT_NAME = "train_report.json"
+
+
+@dataclasses.dataclass
+class ExportOutcome:
+    """What ``run_export`` did. True when the artifacts were published."""
+
+    passed: bool
+    parity: object  # parity.ParityResult
+    report_path: Path
+    published: list[Path]
+    manifest: dict | None
+    seconds: dict[str, float]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+@contextlib.contextmanager
+def _native_stderr_captured(enabled: bool):
+    """Send file descriptor 2 to a temporary file for the block.
+
+    TensorFlow's C++ side and the TFLite converter print pages of logs there that Python's
+    logging settings do not reach. The text is replayed when the block ends with an
+    unexpected exception, so a bug still shows its context; otherwise it is dropped.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except (ExportError, KeyboardInterrupt):
+            raise
+        except BaseException:
+            sink.seek(0)
+            os.write(saved, sink.read()[-20_000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _failing_loader(message: str) -> Callable:
+    def load():
+        raise ExportError(message)
+    return load
+
+
+def run_export(config: ExportConfig, log: Callable[[str], None] = print,
+               quiet: bool = True) -> ExportOutcome:
+    """Convert, check and (only if everything passed) publish; see the module docstring.
+
+    Raises ExportError for a missing or unusable model or training report. A conversion that
+    fails, a converted file that breaks a rule, or a failed parity check is not raised: the
+    outcome is false and nothing is published. ``log`` receives progress lines; ``quiet``
+    hides TensorFlow's native logging.
+    """
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    model_path = config.model_path
+    if not model_path.is_file():
+        raise ExportError(f"{model_path}: no such model file (train one first: make train)")
+    if config.out.exists() and not config.out.is_dir():
+        raise ExportError(f"{config.out}: exists and is not a directory")
+
+    with _native_stderr_captured(quiet):
+        from train.model import unrolled_twin
+
+        from runtime.backends import open_backend
+
+        from . import convert, manifest
+        from .keras_backend import KerasBackend, describe_model, load_keras_model
+        from .parity import check_parity, parity_inputs
+
+        model = load_keras_model(model_path)
+        info = describe_model(model)
+    training = manifest.read_training_report(model_path.parent / TRAIN_REPORT_NAME)
+    source = {"file": model_path.name, "sha256": manifest.sha256_of(model_path),
+              "size_bytes": model_path.stat().st_size}
+    seconds["load"] = time.perf_counter() - started
+    log(f"export: {model_path}: {info.cell}, {info.hidden_units} units, {info.n_bits} bits")
+
+    graphs = {"tflite": "unrolled", "onnx": config.onnx_graph}
+    converters = {"tflite": convert.tflite_converter_name(), "onnx": convert.onnx_converter_name()}
+    opsets = {"tflite": None, "onnx": convert.ONNX_OPSET}
+
+    with Staging(config.out) as staging:
+        twin = unrolled_twin(model)
+        problems: dict[str, list[str]] = {}
+        for fmt in ARTIFACT_FILES:
+            t0 = time.perf_counter()
+            graph_model = twin if graphs[fmt] == "unrolled" else model
+            description = {**manifest.describe(info, converters[fmt], graphs[fmt]),
+                           "source_sha256": source["sha256"]}
+            try:
+                with _native_stderr_captured(quiet):
+                    if fmt == "tflite":
+                        data = convert.describe_tflite(convert.to_tflite(graph_model, staging.path),
+                                                       description)
+                        problems[fmt] = convert.check_tflite(data, info.n_bits)
+                    else:
+                        proto = convert.describe_onnx(convert.to_onnx(graph_model), description)
+                        problems[fmt] = convert.check_onnx(proto, info.n_bits)
+                        data = proto.SerializeToString()
+            except ExportError as exc:
+                problems[fmt] = [str(exc)]
+            if not problems[fmt]:
+                write_file(staging.path / ARTIFACT_FILES[fmt], data)
+            seconds[fmt] = time.perf_counter() - t0
+            log(f"export: {fmt}: {'converted' if not problems[fmt] else 'FAILED'} "
+                f"({graphs[fmt]} graph, {seconds[fmt]:.1f} s)")
+
+        t0 = time.perf_counter()
+        sets = parity_inputs(info.n_bits, config.seed, config.n_random, config.per_count)
+        candidates = {
+            fmt: (_failing_loader("; ".join(problems[fmt])) if problems[fmt]
+                  else functools.partial(open_backend, fmt, staging.path / ARTIFACT_FILES[fmt]))
+            for fmt in ARTIFACT_FILES}
+        with _native_stderr_captured(quiet):
+            reference = KerasBackend(model, path=str(model_path))
+            result = check_parity(reference, candidates, sets, config.batch_sizes)
+        seconds["parity"] = time.perf_counter() - t0
+
+        report = {"passed": result.passed, "model": str(model_path), "source": source,
+                  "settings": config.to_dict(), "cell": info.cell, "hidden_units": info.hidden_units,
+                  "n_bits": info.n_bits, **result.to_dict()}
+        if not result:
+            failed_path = config.out / FAILED_REPORT_NAME
+            replace_atomically(failed_path, report)
+            seconds["total"] = time.perf_counter() - started
+            return ExportOutcome(False, result, failed_path, [], None, _rounded(seconds))
+
+        artifacts = {fmt: manifest.artifact_entry(staging.path / name, fmt, converters[fmt],
+                                                  opsets[fmt], graph=graphs[fmt])
+                     for fmt, name in ARTIFACT_FILES.items()}
+        write_json(staging.path / REPORT_NAME, report)
+        seconds["total"] = time.perf_counter() - started
+        document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
+                                           config.to_dict(), source, _rounded(seconds))
+        write_json(staging.path / manifest.MANIFEST_NAME, document)
+        published = staging.commit([*ARTIFACT_FILES.values(), REPORT_NAME], last=manifest.MANIFEST_NAME)
+    with contextlib.suppress(FileNotFoundError):
+        (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
+    seconds["total"] = time.perf_counter() - started
+    return ExportOutcome(True, result, config.out / REPORT_NAME, published, document, _rounded(seconds))
+
+
+def _rounded(seconds: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in seconds.items()}
+
+
+def _parity_summary(result) -> dict:
+    """The manifest's parity section: the verdict and each candidate's headline figures."""
+    figures = ("passed", "max_abs_diff", "max_rel_diff", "count_agreement", "count_accuracy",
+               "min_reference_gap")
+    return {
+        "passed": result.passed, "atol": result.atol, "reference": result.reference,
+        "report": REPORT_NAME, "n_inputs": sum(result.set_sizes.values()),
+        "inputs": dict(result.set_sizes), "batch_sizes": list(result.batch_sizes),
+        "reference_count_accuracy": result.reference_accuracy,
+        "reference_min_top2_gap": result.reference_min_gap,
+        "artifacts": {c.name: {k: getattr(c, k) for k in figures}
+                      for c in result.comparisons if c.gating},
+        "between_artifacts": [{"pair": [c.name, c.against], "max_abs_diff": c.max_abs_diff,
+                               "count_agreement": c.count_agreement}
+                              for c in result.comparisons if not c.gating],
+    }
+

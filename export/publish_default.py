@@ -1,0 +1,79 @@
+"""Ship a default model with the runtime package (``make default-model``).
+
+``python -m export.publish_default ARTIFACTS_DIR PACKAGE_MODEL_DIR`` copies ``manifest.json``,
+``model.tflite`` and ``model.onnx`` from an export into the runtime package's model directory.
+It refuses (exit 1) unless the manifest records a passed parity check and every file matches
+its recorded size and sha256; the copies are checked again and moved into place with
+``os.replace``, the manifest last, so the package never holds a mix of two exports.
+
+Exit codes: 0 copied, 1 refused or failed (the package directory is unchanged), 2 usage,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from runtime.errors import ParityEdgeError
+
+from .errors import ExportError
+from .manifest import MANIFEST_NAME, read_manifest, verify_artifacts
+from .publish import Staging
+
+__all__ = ["publish_default", "main"]
+
+
+def publish_default(artifacts: Path, package: Path) -> list[Path]:
+    """Copy a verified export from ``artifacts`` into ``package``; return the paths written."""
+    artifacts, package = Path(artifacts), Path(package)
+    manifest = read_manifest(artifacts)
+    parity = manifest.get("parity")
+    if not isinstance(parity, dict) or parity.get("passed") is not True:
+        raise ExportError(f"{artifacts / MANIFEST_NAME}: the parity check did not pass; "
+                          "refusing to ship these artifacts")
+    problems = verify_artifacts(manifest, artifacts)
+    if problems:
+        raise ExportError("refusing to ship: " + "; ".join(problems))
+    names = [entry["file"] for entry in manifest["artifacts"].values()]
+    with Staging(package) as staging:
+        for name in [*names, MANIFEST_NAME]:
+            shutil.copyfile(artifacts / name, staging.path / name)
+        problems = verify_artifacts(manifest, staging.path)  # the copies, not only the sources
+        if problems:
+            raise ExportError("copies differ from the manifest: " + "; ".join(problems))
+        return staging.commit(names, last=MANIFEST_NAME)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m export.publish_default",
+        description="Copy a verified export (manifest.json, model.tflite, model.onnx) into the "
+                    "runtime package's model directory.",
+        epilog="exit codes: 0 copied; 1 refused (parity not passed, files not matching the "
+               "manifest) or failed; 2 usage; 130 interrupted")
+    parser.add_argument("artifacts", metavar="ARTIFACTS_DIR", help="directory of a finished export")
+    parser.add_argument("package", metavar="PACKAGE_MODEL_DIR", help="e.g. runtime/model")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        written = publish_default(Path(args.artifacts), Path(args.package))
+    except ParityEdgeError as exc:
+        print(f"publish_default: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"publish_default: {exc.filename or args.package}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("publish_default: interrupted; nothing was copied", file=sys.stderr)
+        return 130
+    print(f"publish_default: {', '.join(p.name for p in written)} -> {args.package}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

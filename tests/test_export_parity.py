@@ -1,0 +1,101 @@
+"""The parity check on fake backends: what passes, what fails, and the figures it reports.
+
+No TensorFlow and no model files: the backends are stand-ins with the runtime's surface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export.parity import ATOL, check_parity, parity_inputs
+from runtime.backends import Backend
+from runtime.errors import ModelError
+from train.data import count_ones
+
+N_BITS = 50
+
+
+class FakeBackend(Backend):
+    """Logits that peak at the true count, plus whatever ``distort`` adds."""
+
+    def __init__(self, name="fake", distort=None):
+        super().__init__(f"<{name}>")
+        self.name = name
+        self.n_bits, self.n_classes = N_BITS, N_BITS + 1
+        self.distort = distort
+        self.calls: list[int] = []
+
+    def _predict(self, inputs):
+        self.calls.append(len(inputs))
+        counts = inputs[:, :, 0].sum(axis=1).astype(int)
+        logits = -np.abs(np.arange(self.n_classes)[None, :] - counts[:, None]).astype(np.float32)
+        if self.distort is not None:
+            logits = self.distort(logits, counts).astype(np.float32)
+        return logits
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return parity_inputs(N_BITS, seed=0, n_random=300, per_count=2)
+
+
+def test_inputs_cover_every_count_and_the_edge_cases(sets):
+    assert set(sets) == {"uniform", "per_count", "edge_cases"}
+    assert set(count_ones(sets["per_count"]).tolist()) == set(range(N_BITS + 1))
+    assert sets["uniform"].shape == (300, N_BITS) and sets["uniform"].dtype == np.uint8
+    again = parity_inputs(N_BITS, seed=0, n_random=300, per_count=2)
+    assert all(np.array_equal(sets[k], again[k]) for k in sets)  # seeded
+
+
+def test_identical_candidates_pass_at_every_batch_size(sets):
+    tflite = FakeBackend("tflite")
+    result = check_parity(FakeBackend("keras"), {"tflite": lambda: tflite, "onnx": lambda: FakeBackend("onnx")},
+                          sets, batch_sizes=(1, 7, 256, 4096))
+    assert result and result.passed
+    assert max(tflite.calls) == sum(len(v) for v in sets.values()) and 1 in tflite.calls and 7 in tflite.calls
+    comp = result.comparisons[0]
+    assert comp.max_abs_diff == 0.0 and comp.count_agreement == 1.0 and comp.count_accuracy == 1.0
+    assert comp.min_reference_gap == 1.0
+    assert "PASSED" in comp.line()
+    assert [c.gating for c in result.comparisons] == [True, True, False]  # tflite vs onnx: reported
+
+
+def test_small_noise_within_atol_passes(sets):
+    noise = lambda logits, counts: logits + ATOL / 2
+    assert check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", noise)}, sets, (256,))
+
+
+def test_difference_above_atol_fails_even_when_counts_agree(sets):
+    shift = lambda logits, counts: logits + 3 * ATOL
+    result = check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", shift)}, sets, (7, 256))
+    assert not result
+    comp = result.comparisons[0]
+    assert comp.count_agreement == 1.0 and comp.max_abs_diff == pytest.approx(3 * ATOL, rel=0.05)
+    assert "FAILED" in comp.line() and "max |diff|" in comp.failures()[0]
+
+
+def test_a_flipped_count_fails_and_is_shown(sets):
+    def flip_all_zeros(logits, counts):
+        logits = logits.copy()
+        logits[counts == 0, 1] = 1.0  # says 1 where the reference says 0
+        return logits
+
+    result = check_parity(FakeBackend("keras"), {"tflite": lambda: FakeBackend("tflite", flip_all_zeros)},
+                          sets, (1, 4096))
+    assert not result
+    comp = result.comparisons[0]
+    assert comp.count_agreement < 1.0
+    example = comp.examples[0]
+    assert example["reference_count"] == 0 and example["count"] == 1 and example["true_count"] == 0
+
+
+def test_a_candidate_that_cannot_load_fails_with_its_message(sets):
+    def load():
+        raise ModelError("model.tflite: LiteRT cannot load the model: bad magic")
+
+    result = check_parity(FakeBackend("keras"), {"tflite": load, "onnx": lambda: FakeBackend("onnx")}, sets, (256,))
+    assert not result
+    failed, passed = result.comparisons[:2]
+    assert "bad magic" in failed.line() and not failed.passed and passed.passed
+    assert result.to_dict()["comparisons"][0]["error"].startswith("ModelError")
