@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ExportConfig()
     parser = argparse.ArgumentParser(
         prog="python -m export",
-        description="Convert a trained count-ones Keras model to TFLite and ONNX, check that both "
+        description="Convert a trained count-ones Keras model to TFLite and ONNX, check that both\n"
                     "compute what Keras computes, and publish them with a manifest only if they do.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(defaults.out), metavar="DIR",
@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=_batch_sizes, default=DEFAULT_BATCH_SIZES, metavar="LIST",
                         help="batch sizes each converted model is checked at "
                              f"(default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
-    parser.add_argument("--onnx-graph", choices=GRAPH_FORMS, default=defaults.onnx_graph,
-                        help="ONNX graph form: the unrolled twin or tf2onnx's Loop (default: %(default)s)")
+    parser.add_argument("--onnx-graph", choices=("auto", *GRAPH_FORMS), default=defaults.onnx_graph,
+                        help="ONNX graph form: the unrolled twin, or the recurrent layer as tf2onnx "
+                             "converts it (a Loop, or the LSTM operator); auto: the faster one for "
+                             "the model's cell (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's and the converters' own log output")
     return parser

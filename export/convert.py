@@ -29,7 +29,7 @@ import tempfile
 from .errors import ExportError
 
 __all__ = ["ONNX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "TFLITE_METADATA_NAME", "to_tflite",
-           "to_onnx", "tflite_ops", "check_tflite", "check_onnx", "describe_tflite",
+           "to_onnx", "tflite_ops", "onnx_ops", "recurrent_ops", "check_tflite", "check_onnx", "describe_tflite",
            "describe_onnx", "tflite_converter_name", "onnx_converter_name"]
 
 # 17 is the oldest opset we accept: onnxruntime has supported it since 1.12, so the legacy
@@ -285,6 +285,21 @@ def _tensors(graph):
                 yield from _tensors(attr.g)
             for sub in attr.graphs:
                 yield from _tensors(sub)
+
+
+# Operators that carry a recurrence instead of spelling out every step.
+_RECURRENT_OPS = {"Loop", "Scan", "RNN", "GRU", "LSTM", "WHILE", "UNIDIRECTIONAL_SEQUENCE_RNN",
+                  "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"}
+
+
+def recurrent_ops(ops) -> list[str]:
+    """The operators among ``ops`` that loop over the steps (none in an unrolled graph)."""
+    return sorted(set(ops) & _RECURRENT_OPS)
+
+
+def onnx_ops(proto) -> list[str]:
+    """Operator types of an ONNX model's main graph."""
+    return [node.op_type for node in proto.graph.node]
 
 
 def check_onnx(proto, n_bits: int, opset: int = ONNX_OPSET) -> list[str]:

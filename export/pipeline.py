@@ -2,7 +2,7 @@
 
 1. Load the trained model and check it is a count-ones model.
 2. Convert it, into a staging directory: TFLite from the unrolled twin, ONNX from the graph
-   form the settings name. Check each file's structure (operators, names, shapes, opset,
+   form the settings name (by default the faster one for the cell: ``ONNX_GRAPH_FOR_CELL``). Check each file's structure (operators, names, shapes, opset,
    checker) and embed a description in it.
 3. Run the parity check: the Keras model against each file, loaded through the runtime's own
    backends (which proves the file runs without TensorFlow).
@@ -120,13 +120,14 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
     seconds["load"] = time.perf_counter() - started
     log(f"export: {model_path}: {info.cell}, {info.hidden_units} units, {info.n_bits} bits")
 
-    graphs = {"tflite": "unrolled", "onnx": config.onnx_graph}
+    graphs = {"tflite": "unrolled", "onnx": config.onnx_graph_for(info.cell)}
     converters = {"tflite": convert.tflite_converter_name(), "onnx": convert.onnx_converter_name()}
     opsets = {"tflite": None, "onnx": convert.ONNX_OPSET}
 
     with Staging(config.out) as staging:
         twin = unrolled_twin(model)
         problems: dict[str, list[str]] = {}
+        loops: dict[str, list[str]] = {}
         for fmt in ARTIFACT_FILES:
             t0 = time.perf_counter()
             graph_model = twin if graphs[fmt] == "unrolled" else model
@@ -138,17 +139,20 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                         data = convert.describe_tflite(convert.to_tflite(graph_model, staging.path),
                                                        description)
                         problems[fmt] = convert.check_tflite(data, info.n_bits)
+                        loops[fmt] = convert.recurrent_ops(convert.tflite_ops(data))
                     else:
                         proto = convert.describe_onnx(convert.to_onnx(graph_model), description)
                         problems[fmt] = convert.check_onnx(proto, info.n_bits)
+                        loops[fmt] = convert.recurrent_ops(convert.onnx_ops(proto))
                         data = proto.SerializeToString()
             except ExportError as exc:
                 problems[fmt] = [str(exc)]
             if not problems[fmt]:
                 write_file(staging.path / ARTIFACT_FILES[fmt], data)
             seconds[fmt] = time.perf_counter() - t0
-            log(f"export: {fmt}: {'converted' if not problems[fmt] else 'FAILED'} "
-                f"({graphs[fmt]} graph, {seconds[fmt]:.1f} s)")
+            form = graphs[fmt] + (f" ({', '.join(loops[fmt])})" if loops.get(fmt) else "")
+            log(f"export: {fmt}: {'converted' if not problems[fmt] else 'FAILED'}, "
+                f"{form} graph, {seconds[fmt]:.1f} s")
 
         t0 = time.perf_counter()
         sets = parity_inputs(info.n_bits, config.seed, config.n_random, config.per_count)
@@ -171,7 +175,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
             return ExportOutcome(False, result, failed_path, [], None, _rounded(seconds))
 
         artifacts = {fmt: manifest.artifact_entry(staging.path / name, fmt, converters[fmt],
-                                                  opsets[fmt], graph=graphs[fmt])
+                                                  opsets[fmt], graph=graphs[fmt],
+                                                  recurrent_ops=loops[fmt])
                      for fmt, name in ARTIFACT_FILES.items()}
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started

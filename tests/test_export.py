@@ -111,6 +111,12 @@ def test_onnx_passes_full_checker_and_describes_itself(exported, cell):
     assert [o.name for o in model.graph.output] == ["logits"]
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    # The graph form: unrolled for SimpleRNN and GRU, ONNX's own LSTM operator for LSTM.
+    ops = {node.op_type for node in model.graph.node}
+    assert ("LSTM" in ops) == (cell == "lstm") and "Loop" not in ops
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["artifacts"]["onnx"]["recurrent_ops"] == (["LSTM"] if cell == "lstm" else [])
+    assert manifest["artifacts"]["tflite"]["recurrent_ops"] == []
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["task"] == "count-ones" and meta["n_bits"] == "50" and meta["cell"] == cell
     assert meta["producer"].startswith("parity-edge ")
@@ -159,6 +165,17 @@ def test_manifest_matches_files_and_contract(exported):
     assert manifest["parity"]["passed"] is True
     assert manifest["training"] is None  # no train_report.json beside the tiny model
     assert manifest["versions"]["tensorflow"] and manifest["created"].endswith("Z")
+
+
+def test_runtime_reads_the_manifest_and_opens_both_artifacts(exported):
+    from runtime.manifest import open_artifact, read_manifest
+
+    out, _ = exported("gru")
+    manifest = read_manifest(out / "manifest.json")
+    assert manifest.n_bits == 50 and set(manifest.artifacts) == {"tflite", "onnx"}
+    bits = np.eye(50, dtype=np.uint8)
+    logits = [open_artifact(manifest, name).predict(bits) for name in ("tflite", "onnx")]
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-4)
 
 
 def test_tflite_describes_itself(exported):
@@ -368,6 +385,8 @@ def test_config_rejects_bad_values():
     with pytest.raises(UsageError, match="onnx-graph"):
         ExportConfig(onnx_graph="spiral")
     assert ExportConfig(out="x").model_path == Path("x") / "model.keras"
+    assert ExportConfig().onnx_graph_for("lstm") == "recurrent"
+    assert ExportConfig(onnx_graph="unrolled").onnx_graph_for("lstm") == "unrolled"
 
 
 # ------------------------------------------------------------------------ publish_default
