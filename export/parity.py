@@ -85,6 +85,7 @@ class Comparison:
     against: str
     atol: float
     gating: bool = True
+    n: int = 0
     error: str | None = None
     # batch size -> {max_abs_diff, max_rel_diff, count_agreement, disagreements, seconds, ...}
     by_batch_size: dict[int, dict] = dataclasses.field(default_factory=dict)
@@ -124,24 +125,27 @@ class Comparison:
     def line(self) -> str:
         """One line for the terminal: verdict and figures."""
         label = f"{self.name} vs {self.against}"
-        verdict = ("PASSED" if self.passed else "FAILED") if self.gating else "REPORTED"
+        verdict = ("PASSED" if self.passed else "FAILED") if self.gating else "(reported)"
         if self.error is not None:
-            return f"{label:<18} {verdict}  {self.error}"
-        n = sum(1 for _ in self.by_batch_size)
-        text = (f"{label:<18} {verdict}  count agreement {100 * self.count_agreement:.3f}%  "
-                f"max |diff| {self.max_abs_diff:.2e} (atol {self.atol:g})  max rel {self.max_rel_diff:.2e}  "
-                f"batch sizes {','.join(map(str, self.by_batch_size))}")
+            return f"{label}: {verdict}  {self.error}"
+        worst = max(self.by_batch_size.values(), key=lambda f: f["disagreements"])
+        agree = self.n - worst["disagreements"]
+        text = (f"{label}: {verdict}  counts agree {agree}/{self.n} ({100 * agree / self.n:.3f}%)  "
+                f"max |diff| {self.max_abs_diff:.1e}")
+        if self.gating:
+            text += f" (limit {self.atol:g})"
+        text += f"  max rel diff {self.max_rel_diff:.1e}  batch sizes {','.join(map(str, self.by_batch_size))}"
         if self.count_accuracy is not None:
             text += f"  count accuracy {100 * self.count_accuracy:.3f}%"
         if self.min_reference_gap is not None:
-            text += f"  min top-2 gap {self.min_reference_gap:.2e}"
-        if not self.passed and self.gating and n:
+            text += f"  reference's min top-2 gap {self.min_reference_gap:.1e}"
+        if self.gating and not self.passed:
             text += "  [" + "; ".join(self.failures()) + "]"
         return text
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "against": self.against, "gating": self.gating,
+            "name": self.name, "against": self.against, "gating": self.gating, "n": self.n,
             "passed": self.passed, "error": self.error, "atol": self.atol,
             "max_abs_diff": self.max_abs_diff, "max_rel_diff": self.max_rel_diff,
             "count_agreement": self.count_agreement, "count_accuracy": self.count_accuracy,
@@ -220,7 +224,7 @@ def check_parity(reference: Backend, candidates: Mapping[str, Callable[[], Backe
 
     comparisons, outputs = [], {}
     for name, load in candidates.items():
-        comp = Comparison(name=name, against=ref_name, atol=atol)
+        comp = Comparison(name=name, against=ref_name, atol=atol, n=len(bits))
         comparisons.append(comp)
         try:
             backend = load()
@@ -251,7 +255,7 @@ def check_parity(reference: Backend, candidates: Mapping[str, Callable[[], Backe
     names = list(outputs)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            cross = Comparison(name=a, against=b, atol=atol, gating=False)
+            cross = Comparison(name=a, against=b, atol=atol, gating=False, n=len(bits))
             figures = _figures(outputs[a], outputs[b])
             cross.by_batch_size[batch_sizes[-1]] = figures
             comparisons.append(cross)
