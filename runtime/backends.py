@@ -106,7 +106,7 @@ class Backend:
         if n == 0:
             # LiteRT crashes on a zero-row batch: never hand it one.
             return np.empty((0, self.n_classes), np.float32)
-        if bits.dtype != np.bool_:
+        if bits.dtype != np.bool_ and (bits.max() > 1 or (bits.dtype.kind == "i" and bits.min() < 0)):
             bad = (bits != 0) & (bits != 1)
             if bad.any():
                 item, position = (int(i) for i in np.argwhere(bad)[0])

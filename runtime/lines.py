@@ -130,7 +130,7 @@ def _parse_block(data: bytes, name: str, line_no: int) -> tuple[_Lines, InputErr
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    crlf = (ends > starts) & (arr[ends - 1] == _CR)
+    crlf = (ends > starts) & (arr[ends - 1] == _CR) & (ends < len(arr))  # a CR at EOF is alone
     content_ends = ends - crlf
     lengths = content_ends - starts
     values = arr - np.uint8(_ZERO)

@@ -130,25 +130,45 @@ class _Stdout:
 
 
 class _AtomicFile:
-    """Writes to a temporary file beside ``path``; ``commit`` renames it over ``path``."""
+    """Writes to a temporary file beside ``path``; ``commit`` renames it over ``path``.
+
+    Only a regular file (or a new one) can be replaced atomically: a device, a FIFO or a
+    socket (``-o /dev/null``, ``-o /dev/stdout``) is written in place instead. A symbolic
+    link is followed, so the file it points to is the one replaced.
+    """
 
     def __init__(self, path: str):
-        import tempfile
+        import stat
 
         self.name = path
-        if os.path.isdir(path):
+        target = os.path.realpath(path)
+        try:
+            mode = os.stat(target).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
             raise IsADirectoryError(21, "Is a directory", path)
-        directory, base = os.path.split(os.path.abspath(path))
+        if mode is not None and not stat.S_ISREG(mode):
+            self._tmp, self._target = None, target
+            self._file = open(target, "wb")
+            return
+        import tempfile
+
+        directory, base = os.path.split(target)
         fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
+        self._target = target
+        self._mode = None if mode is None else stat.S_IMODE(mode)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
 
     def commit(self) -> None:
-        try:
-            mode = os.stat(self.name).st_mode & 0o7777
-        except OSError:
+        if self._tmp is None:
+            self._file.close()
+            return
+        mode = self._mode
+        if mode is None:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
@@ -156,17 +176,18 @@ class _AtomicFile:
         os.fsync(self._file.fileno())
         self._file.close()
         os.chmod(self._tmp, mode)
-        os.replace(self._tmp, self.name)
+        os.replace(self._tmp, self._target)
 
     def discard(self) -> None:
         try:
             self._file.close()
         except OSError:
             pass
-        try:
-            os.unlink(self._tmp)
-        except OSError:
-            pass
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
 
 
 class _Progress:
@@ -228,74 +249,151 @@ class _QuietNativeStderr:
             os.close(self._saved)
 
 
+class _PipeReader:
+    """Reads a pipe or terminal so that Ctrl-C always ends the wait, and without waiting
+    for a full block when the writer pauses.
+
+    A signal may be handled by any thread of the process (numpy and the model runtimes
+    start their own); the main thread, blocked in ``read``, would not notice. Waiting in
+    ``select`` on the input and on the signal wake-up pipe does. ``read(n)`` returns up to
+    ``n`` bytes: as many as arrive without waiting once some have, so a slow writer gets
+    its answers line by line and a fast one fills whole blocks.
+    """
+
+    def __init__(self, fd: int):
+        import signal
+
+        self._fd = fd
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._old_wake = signal.set_wakeup_fd(self._wake_w)  # ValueError off the main thread
+
+    def read(self, n: int) -> bytes:
+        import select
+
+        chunks, size = [], 0
+        while size < n:
+            ready, _, _ = select.select([self._fd, self._wake_r], [], [], 0 if chunks else None)
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 64)  # a signal came; Python raises it on return
+                except BlockingIOError:
+                    pass
+                continue
+            if not ready:
+                break  # the writer paused: work on what there is
+            data = os.read(self._fd, n - size)
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        import signal
+
+        signal.set_wakeup_fd(self._old_wake)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def _open_stdin():
+    import stat
+
+    fd = sys.stdin.fileno()
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return sys.stdin.buffer, None
+    try:
+        reader = _PipeReader(fd)
+    except ValueError:  # not the main thread: signals are not ours to watch
+        return sys.stdin.buffer, None
+    return reader, reader
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _open_input(path: str):
+    """(source, name, size in bytes or None, what to close)."""
+    try:
+        if path == "-":
+            source, closer = _open_stdin()
+            return source, "<stdin>", None, closer
+        source = open(path, "rb")
+    except OSError as exc:
+        raise _Fail(f"{PROG}: cannot read {'<stdin>' if path == '-' else path}: {_reason(exc)}",
+                    EXIT_USAGE) from None
+    try:
+        return source, path, os.fstat(source.fileno()).st_size, source
+    except OSError:
+        return source, path, None, source
+
+
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-
     # Files first (exit 2), then the model (exit 1), then the data.
-    if args.file == "-":
-        name, source, total = "<stdin>", sys.stdin.buffer, None
-    else:
-        name = args.file
-        try:
-            source = open(args.file, "rb")
-            total = os.fstat(source.fileno()).st_size
-        except OSError as exc:
-            raise _Fail(f"{PROG}: cannot read {args.file}: {_reason(exc)}", EXIT_USAGE) from None
+    source, name, size, closer = _open_input(args.file)
+    try:
+        from . import ParityEdgeError, load
 
-    from . import InputError, ParityEdgeError, load
+        try:
+            with _QuietNativeStderr():
+                predictor = load(args.model, args.backend, batch_size=args.batch_size,
+                                 num_threads=args.threads)
+        except ParityEdgeError as exc:
+            raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+        try:
+            sink = _AtomicFile(args.output) if args.output else _Stdout()
+        except OSError as exc:
+            raise _Fail(f"{PROG}: cannot write {args.output}: {_reason(exc)}", EXIT_USAGE) from None
+        try:
+            _stream(source, name, size, predictor, sink, args.format)
+        except BaseException:
+            sink.discard()
+            raise
+        return EXIT_OK
+    finally:
+        if closer is not None:
+            closer.close()
+
+
+def _stream(source, name: str, size: int | None, predictor, sink, format: str) -> None:
+    """Read, predict and write batch by batch; commit the output at the end."""
+    from . import InputError, ParityEdgeError
     from .formats import Formatter
     from .lines import read_batches
 
-    try:
-        with _QuietNativeStderr():
-            predictor = load(args.model, args.backend, batch_size=args.batch_size,
-                             num_threads=args.threads)
-    except ParityEdgeError as exc:
-        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
-
-    try:
-        sink = _AtomicFile(args.output) if args.output else _Stdout()
-    except OSError as exc:
-        raise _Fail(f"{PROG}: cannot write {args.output}: {_reason(exc)}", EXIT_USAGE) from None
-
-    formatter = Formatter(args.format)
-    progress = _Progress(total)
+    formatter = Formatter(format)
+    progress = _Progress(size)
     lines = 0
     try:
-        try:
-            _write(sink, formatter.header())
-            batches = read_batches(source, name, predictor.n_bits)
-            while True:
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    break
-                except OSError as exc:
-                    raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
-                result = predictor.predict(batch.windows)
-                _write(sink, formatter.render(result.counts, batch.first_line))
-                lines += batch.n_lines
-                progress.update(lines, batch.bytes_read)
+        _write(sink, formatter.header())
+        batches = read_batches(source, name, predictor.n_bits)
+        while True:
             try:
-                sink.commit()
-            except BrokenPipeError:
-                raise
+                batch = next(batches)
+            except StopIteration:
+                break
             except OSError as exc:
-                raise _write_failure(sink, exc) from None
-        finally:
-            progress.clear()
+                raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
+            result = predictor.predict(batch.windows)
+            _write(sink, formatter.render(result.counts, batch.first_line))
+            lines += batch.n_lines
+            progress.update(lines, batch.bytes_read)
+        try:
+            sink.commit()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _write_failure(sink, exc) from None
+    except InputError as exc:
+        raise _Fail(str(exc), EXIT_FAILURE) from None
     except ParityEdgeError as exc:
-        sink.discard()
-        raise _Fail(str(exc) if isinstance(exc, InputError) else f"{PROG}: {exc}",
-                    EXIT_FAILURE) from None
-    except BaseException:
-        sink.discard()
-        raise
-    return EXIT_OK
+        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+    finally:
+        progress.clear()
 
 
 def _write(sink, data: bytes) -> None:

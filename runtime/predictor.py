@@ -30,14 +30,15 @@ from .manifest import Manifest, find_manifest, open_artifact, read_manifest
 __all__ = ["AUTO_PREFERENCE", "DEFAULT_BATCH_SIZE", "Result", "Predictor", "load"]
 
 #: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
-#: LiteRT (XNNPACK) beat onnxruntime at every batch size measured on a 2-core x86 CPU
-#: (rows/s at batch 1 / 64 / 1024 / 10000: tflite ~50k / 700k / 860k / 500k, onnx
-#: ~6k / 210k / 330k / 360k), and imports faster, which matters for a cold start.
+#: Measured on a 2-core x86 CPU with the 24-unit unrolled RNN, one thread each, rows/s
+#: at batch 1 / 64 / 1024 / 10000: LiteRT (XNNPACK) ~50k / 700k / 890k / 740k,
+#: onnxruntime ~7k / 300k / 730k / 710k. LiteRT wins at every size (by 7x for single
+#: rows) and imports faster, which matters for a cold start.
 AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
 
-#: Windows per inference call. Large enough to amortise the per-call overhead, small
-#: enough to stay in cache-friendly territory (throughput peaked near 1-4k rows).
-DEFAULT_BATCH_SIZE = 2048
+#: Windows per inference call: LiteRT's throughput peaked between 256 and 1024 rows
+#: (the activations of a batch stay in cache), onnxruntime's from 1024 on.
+DEFAULT_BATCH_SIZE = 1024
 
 
 @dataclass(frozen=True)

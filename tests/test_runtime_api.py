@@ -1,0 +1,173 @@
+"""The Python API: runtime.load, Predictor.predict, Result, errors, threads, __all__.
+
+The exact-count assertions need an accurate model in runtime/model/ (the trained default).
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime.predictor import AUTO_PREFERENCE
+
+pytestmark = pytest.mark.runtime
+
+BACKENDS = ["tflite", "onnx"]
+
+
+def random_strings(rng, n, low=1, high=120):
+    lengths = rng.integers(low, high + 1, n)
+    return ["".join(map(str, rng.integers(0, 2, k))) for k in lengths]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def predictor(request):
+    return runtime.load(Path(runtime.__file__).parent / "model", backend=request.param)
+
+
+def test_all_is_pinned():
+    assert runtime.__all__ == [
+        "load", "Predictor", "Result",
+        "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
+    ]
+    for name in runtime.__all__:
+        assert getattr(runtime, name) is not None
+
+
+def test_error_tree():
+    assert issubclass(runtime.InputError, runtime.ParityEdgeError)
+    assert issubclass(runtime.InputError, ValueError)
+    assert issubclass(runtime.UsageError, runtime.ParityEdgeError)
+    assert issubclass(runtime.ModelError, runtime.ParityEdgeError)
+    assert issubclass(runtime.BackendUnavailableError, runtime.ModelError)
+
+
+def test_load_defaults_to_the_shipped_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./artifacts here
+    predictor = runtime.load()
+    assert isinstance(predictor, runtime.Predictor)
+    assert predictor.backend.name == AUTO_PREFERENCE[0]
+    assert predictor.manifest.directory == Path(runtime.__file__).resolve().parent / "model"
+    assert predictor.n_bits == 50
+
+
+def test_the_chapters_example(predictor):
+    # The chapter says 30 ones, parity 0; the string has 31 ones.
+    example = "10011011101001101110100110111010011011110101101110"
+    result = predictor.predict([example])
+    assert result.counts.tolist() == [31]
+    assert result.parities.tolist() == [1]
+
+
+def test_exact_counts_on_50_bit_strings(predictor):
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2, (3000, 50)).astype(np.uint8)
+    # Every count 0..50 at least once: uniform strings rarely reach the extremes.
+    ramp = (np.arange(50)[None, :] < np.arange(51)[:, None]).astype(np.uint8)
+    shuffled = np.array([rng.permutation(row) for row in ramp])
+    bits = np.concatenate([bits, ramp, ramp[:, ::-1], shuffled])
+    result = predictor.predict(bits)
+    np.testing.assert_array_equal(result.counts, bits.sum(axis=1))
+    np.testing.assert_array_equal(result.parities, bits.sum(axis=1) % 2)
+
+
+def test_strings_of_any_length(predictor):
+    rng = np.random.default_rng(2)
+    items = random_strings(rng, 1500, 1, 260) + ["0", "1", "1" * 50, "1" * 51, "1" * 100, "1" * 101]
+    result = predictor.predict(items)
+    truth = [s.count("1") for s in items]
+    assert result.counts.tolist() == truth
+    assert result.parities.tolist() == [t % 2 for t in truth]
+    assert result.counts.dtype.kind == "i" and result.parities.dtype.kind == "i"
+
+
+def test_arrays_of_other_widths_and_bool(predictor):
+    rng = np.random.default_rng(3)
+    for width in (1, 7, 50, 51, 123):
+        bits = rng.integers(0, 2, (200, width)).astype(np.uint8)
+        np.testing.assert_array_equal(predictor.predict(bits).counts, bits.sum(axis=1))
+        np.testing.assert_array_equal(predictor.predict(bits.astype(bool)).counts, bits.sum(axis=1))
+
+
+def test_strings_and_arrays_agree(predictor):
+    rng = np.random.default_rng(4)
+    bits = rng.integers(0, 2, (300, 50)).astype(np.uint8)
+    strings = ["".join(map(str, row)) for row in bits]
+    np.testing.assert_array_equal(predictor.predict(strings).counts, predictor.predict(bits).counts)
+
+
+@pytest.mark.parametrize("empty", [[], (), np.zeros((0, 50), np.uint8), np.zeros((0, 0), bool)])
+def test_empty_input_gives_an_empty_result(predictor, empty):
+    result = predictor.predict(empty)
+    assert len(result) == 0
+    assert result.counts.shape == (0,) and result.parities.shape == (0,)
+
+
+@pytest.mark.parametrize("items, message, item, position", [
+    (["01", "0x1"], "item 1, position 1: invalid character 'x' (U+0078); expected 0 or 1", 1, 1),
+    (["01", "1１"], "item 1, position 1: invalid character '１' (U+FF11); expected 0 or 1", 1, 1),
+    (["0", "01\n"], "item 1, position 2: invalid character '\\n' (U+000A); expected 0 or 1", 1, 2),
+    (["0", " 1"], "item 1, position 0: invalid character ' ' (U+0020); expected 0 or 1", 1, 0),
+    (["11", "", "1"], "item 1: empty string; expected a string of 0 and 1", 1, None),
+    (["1", 1], "item 1: expected a string of 0 and 1, got int", 1, None),
+    (np.array([[0, 1], [1, 2]], np.uint8), "item 1, position 1: value 2; expected 0 or 1", 1, 1),
+    (np.array([[0, -1]], np.int64), "item 0, position 1: value -1; expected 0 or 1", 0, 1),
+])
+def test_invalid_input_names_item_and_position(predictor, items, message, item, position):
+    with pytest.raises(runtime.InputError) as caught:
+        predictor.predict(items)
+    assert str(caught.value) == message
+    assert (caught.value.item, caught.value.position) == (item, position)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("bad", ["0101", b"0101", np.array([[0.0, 1.0]]), np.array([0, 1], np.uint8), 5])
+def test_input_of_the_wrong_kind_is_refused(predictor, bad):
+    with pytest.raises(runtime.InputError):
+        predictor.predict(bad)
+
+
+def test_nan_and_fractions_never_reach_the_model(predictor):
+    with pytest.raises(runtime.InputError):
+        predictor.predict(np.array([[0.5] * 50], np.float32))
+    with pytest.raises(runtime.InputError):
+        predictor.backend.predict(np.full((1, 50), np.nan, np.float32))
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 5000])
+def test_batch_size_does_not_change_results(batch_size):
+    reference = runtime.load(Path(runtime.__file__).parent / "model")
+    predictor = runtime.load(Path(runtime.__file__).parent / "model", batch_size=batch_size)
+    rng = np.random.default_rng(5)
+    items = random_strings(rng, 300, 1, 200)
+    np.testing.assert_array_equal(predictor.predict(items).counts, reference.predict(items).counts)
+
+
+@pytest.mark.parametrize("kwargs", [{"backend": "tensorflow"}, {"batch_size": 0}, {"batch_size": 2.5},
+                                    {"num_threads": 0}])
+def test_bad_settings_raise_usage_error(kwargs):
+    with pytest.raises(runtime.UsageError):
+        runtime.load(Path(runtime.__file__).parent / "model", **kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shared_by_8_threads(backend):
+    """One Predictor, 8 threads, mixed batch sizes: the same results as one thread."""
+    predictor = runtime.load(Path(runtime.__file__).parent / "model", backend=backend, batch_size=37)
+    rng = np.random.default_rng(6)
+    jobs = [random_strings(rng, int(n), 1, 140) for n in rng.integers(1, 300, 64)]
+    expected = [predictor.predict(job).counts for job in jobs]
+    start = threading.Barrier(8)
+
+    def run(i):
+        if i < 8:
+            start.wait()
+        return predictor.predict(jobs[i]).counts
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(run, range(len(jobs))))
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
