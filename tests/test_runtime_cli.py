@@ -40,6 +40,7 @@ def to_lines(bits):
 
 
 def text_output(counts):
+    counts = [int(c) for c in counts]  # numpy 1.x: uint64 % int is a float
     return "".join(f"{c}\t{c % 2}\n" for c in counts).encode()
 
 
@@ -50,7 +51,7 @@ def random50(tmp_path_factory):
     ramp = (np.arange(50)[None, :] < np.arange(51)[:, None]).astype(np.uint8)
     bits = np.concatenate([bits, ramp, ramp[:, ::-1]])
     path = write_lines(tmp_path_factory.mktemp("data") / "random50.txt", to_lines(bits))
-    return path, bits.sum(axis=1)
+    return path, bits.sum(axis=1).astype(np.int64)
 
 
 @pytest.mark.parametrize("backend", ["auto", "tflite", "onnx"])
@@ -391,19 +392,20 @@ def test_no_progress_when_stderr_is_not_a_terminal(random50):
     assert run([path])[2] == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 def test_large_input_streams_in_bounded_memory(tmp_path):
-    """600,000 lines (30 MB): peak memory stays far below the input and output size."""
-    import resource
-
-    path = write_lines(tmp_path / "large.txt", [b"01" * 25, b"1" * 50, b"0" * 50] * 200000)
-    code = ("import resource, sys; from runtime.predict import main; status = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-            "sys.exit(status)")
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120)
-    assert done.returncode == 0
-    assert done.stdout == b"25\t1\n50\t0\n0\t0\n" * 200000
-    peak_mb = int(done.stderr.decode().strip().splitlines()[-1]) / 1024
-    baseline = subprocess.run([sys.executable, "-c", code, "-"], input=b"01\n", capture_output=True,
-                              timeout=60)
-    base_mb = int(baseline.stderr.decode().strip().splitlines()[-1]) / 1024
-    assert peak_mb - base_mb < 100, (peak_mb, base_mb)
+    """Peak memory does not grow with the input: 3x the lines, about the same peak."""
+    # VmHWM is this process's own peak; ru_maxrss would include the forked copy of pytest.
+    code = ("import sys; from runtime.predict import main; status = main(sys.argv[1:]); "
+            "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]; "
+            "print(peak, file=sys.stderr); sys.exit(status)")
+    peaks = []
+    for n in (210000, 630000):
+        path = write_lines(tmp_path / f"{n}.txt", [b"01" * 25, b"1" * 50, b"0" * 50] * (n // 3))
+        done = subprocess.run([sys.executable, "-c", code, str(path), "--format", "csv"],
+                              capture_output=True, timeout=120)
+        assert done.returncode == 0
+        assert done.stdout.count(b"\n") == n + 1 and done.stdout.endswith(b",0,0\n")
+        peaks.append(int(done.stderr.decode().strip().splitlines()[-1]) / 1024)  # MB
+    # The larger input is 20 MB more bytes in and 9 MB more out; none of it may stay resident.
+    assert peaks[1] - peaks[0] < 10, peaks
