@@ -69,6 +69,11 @@ def windows_from_rows(rows: np.ndarray, n_bits: int) -> Windows:
                    n_items=n, per_item=per_item)
 
 
+#: Strings at least this long are copied one by one in ``windows_from_ragged``; shorter
+#: ones through per-character index arrays (8 bytes per character, so not for huge lines).
+_LONG = 1 << 16
+
+
 def windows_from_ragged(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                         n_bits: int) -> Windows:
     """Windows for N strings of varying lengths (each >= 1).
@@ -86,16 +91,23 @@ def windows_from_ragged(values: np.ndarray, starts: np.ndarray, lengths: np.ndar
     np.cumsum(per_item[:-1], out=first[1:])
     total = int(first[-1] + per_item[-1])
     out = np.zeros(total * n_bits, np.uint8)
-    # Destination of character j of string i: first[i]*n_bits + pad[i] + j, where pad is
-    # the left padding of its first window; its source: starts[i] + j.
-    pad = per_item * n_bits - lengths
-    offsets = np.zeros(n, np.intp)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    n_chars = int(offsets[-1] + lengths[-1])
-    j = np.arange(n_chars, dtype=np.intp)
-    src = j + np.repeat(starts - offsets, lengths)
-    dst = j + np.repeat(first * n_bits + pad - offsets, lengths)
-    out[dst] = values[src]
+    # Each string goes to the end of its windows: it starts after the left padding of its
+    # first window, at first[i] * n_bits + pad[i].
+    dest = first * n_bits + per_item * n_bits - lengths
+    long = lengths >= _LONG
+    for i in np.flatnonzero(long):
+        out[dest[i]:dest[i] + lengths[i]] = values[starts[i]:starts[i] + lengths[i]]
+    short = ~long
+    if short.all():
+        s_starts, s_lengths, s_dest = starts, lengths, dest
+    else:
+        s_starts, s_lengths, s_dest = starts[short], lengths[short], dest[short]
+    if len(s_lengths):
+        # Character j of the short strings, all laid end to end: its source and destination.
+        offsets = np.zeros(len(s_lengths), np.intp)
+        np.cumsum(s_lengths[:-1], out=offsets[1:])
+        j = np.arange(int(offsets[-1] + s_lengths[-1]), dtype=np.intp)
+        out[j + np.repeat(s_dest - offsets, s_lengths)] = values[j + np.repeat(s_starts - offsets, s_lengths)]
     return Windows(out.reshape(total, n_bits), n_items=n, first=first)
 
 
