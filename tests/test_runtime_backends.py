@@ -72,6 +72,9 @@ def test_windows_are_exact_for_any_length(n_bits):
     for low, high in [(1, n_bits), (n_bits, n_bits), (1, 5 * n_bits), (4 * n_bits, 9 * n_bits)]:
         items = ["".join(map(str, rng.integers(0, 2, k))) for k in rng.integers(low, high + 1, 200)]
         assert predictor.predict(items).counts.tolist() == [s.count("1") for s in items]
+    # Very long strings take another path (copied one by one); mixed with short ones.
+    items = ["1" * 70001, "01", "0" * 65536 + "1", "1"]
+    assert predictor.predict(items).counts.tolist() == [70001, 1, 1, 1]
 
 
 def test_short_strings_are_left_padded_and_long_ones_chunked():
