@@ -79,6 +79,9 @@ def find_manifest(model: str | os.PathLike | None = None) -> Path:
         path = Path(model)
         if path.is_dir():
             path = path / MANIFEST_NAME
+        elif path.suffix in (".tflite", ".onnx"):
+            raise ModelError(f"{os.fspath(model)}: pass the artifact directory or its {MANIFEST_NAME}, "
+                             "not a model file: the manifest is what vouches for it")
         if not path.is_file():
             raise ModelError(f"{os.fspath(model)}: no model there (expected an artifact directory "
                              f"holding {MANIFEST_NAME}, or the manifest itself)")

@@ -83,6 +83,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .backends import BACKENDS
     from .formats import FORMATS
     from .predictor import DEFAULT_BATCH_SIZE
 
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="PATH",
                         help="artifact directory or its manifest.json (default: ./artifacts if it "
                              "holds a manifest, else the shipped model)")
-    parser.add_argument("--backend", choices=("auto", "tflite", "onnx"), default="auto",
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
     parser.add_argument("--batch-size", type=_positive, metavar="N", default=DEFAULT_BATCH_SIZE,
                         help="model windows (50 bits each) per inference call (default: %(default)s)")

@@ -44,6 +44,8 @@ def test_search_order(tmp_path, monkeypatch, model_dir):
     assert find_manifest().resolve() == (tmp_path / "artifacts" / "manifest.json").resolve()
     assert find_manifest(model_dir) == model_dir / "manifest.json"
     assert find_manifest(model_dir / "manifest.json") == model_dir / "manifest.json"
+    with pytest.raises(runtime.ModelError, match="not a model file"):
+        find_manifest(model_dir / "model.onnx")
     (tmp_path / "empty").mkdir()
     with pytest.raises(runtime.ModelError, match="no model there"):
         find_manifest(tmp_path / "empty")
