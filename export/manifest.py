@@ -85,7 +85,8 @@ def read_training_report(path: Path) -> dict | None:
         raise ExportError(f"{path}: cannot read the training report: {exc}") from exc
     if not isinstance(report, dict):
         raise ExportError(f"{path}: the training report is not a JSON object")
-    keys = ("evaluation", "per_count_accuracy", "epochs_run", "seed", "wall_time_s", "device")
+    keys = ("evaluation", "per_count_accuracy", "exact", "epochs_run", "best_epoch", "seed",
+            "wall_time_s", "device")
     return {"report": path.name, **{k: report.get(k) for k in keys}}
 
 
