@@ -48,5 +48,5 @@ print(",".join(heavy))
 
 def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.backends", "runtime.manifest", "runtime.bits",
-                   "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict"):
+                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict"):
         run_python(f"import {module}")
