@@ -53,9 +53,15 @@ test-main: $(VENV)/.installed
 	$(PY) -m pytest
 
 # The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
+# The package is reinstalled on every run so the venvs never test a stale copy; the cwd is
+# tests/ so `import runtime` finds the installed package, not the source tree.
+RUNTIME_TESTS := $(notdir $(wildcard tests/test_runtime_*.py))
+
 test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed
-	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
-	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
+	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
 
 bench: $(VENV)/.installed
 	$(PY) -m bench --out $(ARTIFACTS)
