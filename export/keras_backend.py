@@ -42,6 +42,15 @@ def load_keras_model(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such model file (train one first: make train)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read the model: {exc.strerror or exc}") from exc
+    # Keras reports an empty or non-zip .keras file as "File not found": say what it is.
+    if path.suffix == ".keras" and head != b"PK\x03\x04":
+        what = "an empty file" if not head else "not a zip archive"
+        raise ExportError(f"{path}: not a Keras model file ({what}; a .keras file is a zip archive)")
     import keras
 
     try:

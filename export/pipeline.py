@@ -196,10 +196,12 @@ def _rounded(seconds: dict[str, float]) -> dict[str, float]:
 
 def _parity_summary(result) -> dict:
     """The manifest's parity section: the verdict and each candidate's headline figures."""
-    figures = ("passed", "max_abs_diff", "max_rel_diff", "count_agreement", "count_accuracy",
-               "min_reference_gap")
+    figures = ("passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "max_rel_diff",
+               "count_agreement", "count_accuracy", "min_reference_gap")
     return {
-        "passed": result.passed, "atol": result.atol, "reference": result.reference,
+        "passed": result.passed, "atol": result.atol, "rtol": result.rtol,
+        "tolerance": "per row: max |candidate - reference| <= atol + rtol * max |reference|",
+        "reference": result.reference,
         "report": REPORT_NAME, "n_inputs": sum(result.set_sizes.values()),
         "inputs": dict(result.set_sizes), "batch_sizes": list(result.batch_sizes),
         "reference_count_accuracy": result.reference_accuracy,
@@ -207,7 +209,7 @@ def _parity_summary(result) -> dict:
         "artifacts": {c.name: {k: getattr(c, k) for k in figures}
                       for c in result.comparisons if c.gating},
         "between_artifacts": [{"pair": [c.name, c.against], "max_abs_diff": c.max_abs_diff,
-                               "count_agreement": c.count_agreement}
+                               "max_scaled_diff": c.max_scaled_diff, "count_agreement": c.count_agreement}
                               for c in result.comparisons if not c.gating],
     }
 

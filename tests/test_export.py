@@ -79,7 +79,7 @@ def test_tiny_model_exports_and_passes_parity(exported, cell):
     gating = {c.name: c for c in outcome.parity.comparisons if c.gating}
     assert set(gating) == {"tflite", "onnx"}
     for comp in gating.values():
-        assert comp.count_agreement == 1.0 and comp.max_abs_diff <= outcome.parity.atol
+        assert comp.count_agreement == 1.0 and comp.tolerance_used <= 1.0
         assert set(comp.by_batch_size) == {1, 7, 256, 4096}
 
 
@@ -371,11 +371,16 @@ def test_cli_bad_flags_exit_2(tmp_path):
         assert "Traceback" not in result.stderr and "error:" in result.stderr
 
 
-def test_unreadable_model_is_one_line(tmp_path, capsys):
-    (tmp_path / "model.keras").write_bytes(b"this is not a zip file")
+@pytest.mark.parametrize("content, message", [
+    (b"this is not a zip file", "not a zip archive"),
+    (b"", "an empty file"),
+    (b"PK\x03\x04 but truncated", "cannot load the Keras model"),
+])
+def test_unreadable_model_is_one_line(tmp_path, capsys, content, message):
+    (tmp_path / "model.keras").write_bytes(content)
     assert main(["--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot load the Keras model" in err[0]
+    assert len(err) == 1 and message in err[0] and "model.keras" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
 
 

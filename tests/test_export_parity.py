@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.parity import ATOL, check_parity, parity_inputs
+from export.parity import ATOL, RTOL, check_parity, parity_inputs
 from runtime.backends import Backend
 from runtime.errors import ModelError
 from train.data import count_ones
@@ -66,13 +66,27 @@ def test_small_noise_within_atol_passes(sets):
     assert check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", noise)}, sets, (256,))
 
 
-def test_difference_above_atol_fails_even_when_counts_agree(sets):
-    shift = lambda logits, counts: logits + 3 * ATOL
+def test_difference_above_tolerance_fails_even_when_counts_agree(sets):
+    # The fake's rows reach |logit| 50 at most: the tolerance is at most ATOL + 50 * RTOL.
+    shift = lambda logits, counts: logits + 3 * (ATOL + 50 * RTOL)
     result = check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", shift)}, sets, (7, 256))
     assert not result
     comp = result.comparisons[0]
-    assert comp.count_agreement == 1.0 and comp.max_abs_diff == pytest.approx(3 * ATOL, rel=0.05)
-    assert "FAILED" in comp.line() and "max |diff|" in comp.failures()[0]
+    assert comp.count_agreement == 1.0 and comp.tolerance_used > 2.9
+    assert comp.max_abs_diff == pytest.approx(3 * (ATOL + 50 * RTOL), rel=0.05)
+    assert "FAILED" in comp.line() and "times the tolerance" in comp.failures()[0]
+
+
+def test_tolerance_scales_with_the_rows_largest_logit(sets):
+    # Logits in the thousands, as a trained SimpleRNN gives: round-off beyond ATOL passes
+    # when it is small beside the row's scale, and fails under a plain absolute limit.
+    big = lambda logits, counts: 1000 * logits
+    noisy = lambda logits, counts: 1000 * logits * (1 + 2e-7)
+    loaders = {"tflite": lambda: FakeBackend("tflite", noisy)}
+    result = check_parity(FakeBackend("keras", big), loaders, sets, (256,))
+    comp = result.comparisons[0]
+    assert result and comp.max_abs_diff > ATOL and 1e-7 < comp.max_scaled_diff < 1e-6
+    assert not check_parity(FakeBackend("keras", big), loaders, sets, (256,), rtol=0.0)
 
 
 def test_a_flipped_count_fails_and_is_shown(sets):
