@@ -24,9 +24,12 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Windows", "parse_bits", "windows_from_rows", "windows_from_ragged", "describe_char"]
+__all__ = ["Windows", "parse_bits", "one_window", "windows_from_rows", "windows_from_ragged",
+           "describe_char"]
 
 _ZERO, _ONE = 0x30, 0x31
+#: ``bytes.translate`` table from the characters ``0``/``1`` to the bit values 0/1.
+_TO_BITS = bytes.maketrans(b"01", b"\x00\x01")
 
 
 @dataclass(frozen=True)
@@ -154,43 +157,75 @@ def parse_bits(items: Any, n_bits: int) -> Windows:
     if isinstance(items, np.ndarray):
         raise InputError(f"expected a uint8 or bool array [N, L] of 0 and 1, "
                          f"got dtype {items.dtype}, shape {list(items.shape)}")
-    try:
-        items = list(items)
-    except TypeError:
-        raise InputError(f"expected a sequence of bit strings, got {type(items).__name__}") from None
+    if not isinstance(items, list):
+        try:
+            items = list(items)
+        except TypeError:
+            raise InputError(f"expected a sequence of bit strings, got {type(items).__name__}") from None
     n = len(items)
     if n == 0:
         return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise InputError(f"item {i}: expected a string of 0 and 1, got {type(item).__name__}",
-                             item=i)
-    lengths = np.fromiter(map(len, items), dtype=np.intp, count=n)
-    empty = np.flatnonzero(lengths == 0)
-    if empty.size:
-        i = int(empty[0])
-        raise InputError(f"item {i}: empty string; expected a string of 0 and 1", item=i)
-    joined = "".join(items)
+    try:
+        joined = "".join(items)
+    except TypeError:
+        joined = None
+    if joined is None:
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise InputError(f"item {i}: expected a string of 0 and 1, got {type(item).__name__}",
+                                 item=i)
+    if n == 1:
+        lengths = None
+        if not joined:
+            raise InputError("item 0: empty string; expected a string of 0 and 1", item=0)
+    else:
+        lengths = np.fromiter(map(len, items), dtype=np.intp, count=n)
+        empty = np.flatnonzero(lengths == 0)
+        if empty.size:
+            i = int(empty[0])
+            raise InputError(f"item {i}: empty string; expected a string of 0 and 1", item=i)
     try:
         raw = joined.encode("ascii")
     except UnicodeEncodeError as exc:
         bad_at = exc.start
     else:
-        values = np.frombuffer(raw, np.uint8)
-        bad_at = _first_invalid(values)
+        # bytes.translate deletes every 0 and 1 at C speed: anything left is an error.
+        bad_at = _first_invalid(np.frombuffer(raw, np.uint8)) if raw.translate(None, b"01") else -1
     if bad_at >= 0:
-        ends = np.cumsum(lengths)
-        i = int(np.searchsorted(ends, bad_at, side="right"))
-        position = bad_at - int(ends[i] - lengths[i])
+        if lengths is None:
+            i, position = 0, bad_at
+        else:
+            ends = np.cumsum(lengths)
+            i = int(np.searchsorted(ends, bad_at, side="right"))
+            position = bad_at - int(ends[i] - lengths[i])
         char = items[i][position]
         raise InputError(f"item {i}, position {position}: invalid character {char!r} "
                          f"(U+{ord(char):04X}); expected 0 or 1", item=i, position=position)
-    values = values - np.uint8(_ZERO)
+    values = np.frombuffer(raw.translate(_TO_BITS), np.uint8)
+    if lengths is None:
+        return windows_from_rows(values.reshape(1, len(values)), n_bits)
     if (lengths == lengths[0]).all():
         return windows_from_rows(values.reshape(n, int(lengths[0])), n_bits)
     starts = np.zeros(n, np.intp)
     np.cumsum(lengths[:-1], out=starts[1:])
     return windows_from_ragged(values, starts, lengths, n_bits)
+
+
+def one_window(item: Any, n_bits: int) -> np.ndarray | None:
+    """uint8 ``[1, n_bits]`` for a ``str`` of exactly ``n_bits`` valid bits; otherwise None.
+
+    The fast path for a single string the model's size; for anything else (including
+    anything invalid, which ``parse_bits`` then explains) it returns None.
+    """
+    if type(item) is not str or len(item) != n_bits:
+        return None
+    try:
+        raw = item.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if raw.translate(None, b"01"):
+        return None
+    return np.frombuffer(raw.translate(_TO_BITS), np.uint8).reshape(1, n_bits)
 
 
 def _parse_array(items: np.ndarray, n_bits: int) -> Windows:
