@@ -17,7 +17,9 @@ already been written to standard output; an ``--output`` file is written atomica
 (a temporary file beside it, then a rename), so on any error it is left as it was.
 
 Input is read and written in blocks, so memory does not grow with the input; when
-standard error is a terminal and the input is large, progress is shown there.
+standard error is a terminal and the input is large, progress is shown there. Large
+inputs run on one thread per CPU core (``--threads``), and the next block is read while
+one runs and the previous one is written.
 
 Exit status:
   0    success
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import deque
 
 from .streams import AtomicFile, Progress, QuietNativeStderr, StdoutSink, open_stdin
 
@@ -86,7 +89,6 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .formats import FORMATS
-    from .predictor import DEFAULT_BATCH_SIZE
 
     parser = _Parser(
         prog=f"python -m {PROG}", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -99,10 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "holds a manifest, else the shipped model)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
-    parser.add_argument("--batch-size", type=_positive, metavar="N", default=DEFAULT_BATCH_SIZE,
-                        help="model windows (50 bits each) per inference call (default: %(default)s)")
+    own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
+    parser.add_argument("--batch-size", type=_positive, metavar="N",
+                        help="model windows (50 bits each) per inference call "
+                             f"(default: the backend's own: {own})")
     parser.add_argument("--threads", type=_positive, metavar="N",
-                        help="threads for the backend (default: its own)")
+                        help="inference calls run at once, one per thread (default: one per "
+                             "CPU core; an input of one call's size uses one)")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text: COUNT<TAB>PARITY; csv: line,count,parity with a header; "
                              "jsonl: one JSON object per line (default: text)")
@@ -141,7 +146,7 @@ def _run(argv: list[str] | None) -> int:
         try:
             with QuietNativeStderr():
                 predictor = load(args.model, args.backend, batch_size=args.batch_size,
-                                 num_threads=args.threads)
+                                 threads=args.threads)
         except ParityEdgeError as exc:
             raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
         try:
@@ -168,17 +173,16 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
     formatter = Formatter(format)
     progress = Progress(size)
     lines = 0
+    results = _results(read_batches(source, name, predictor.n_bits), predictor)
     try:
         _write(sink, formatter.header())
-        batches = read_batches(source, name, predictor.n_bits)
         while True:
             try:
-                batch = next(batches)
+                batch, result = next(results)
             except StopIteration:
                 break
-            except OSError as exc:
+            except OSError as exc:  # the results are computed here; only reading does I/O
                 raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
-            result = predictor.predict(batch.windows)
             _write(sink, formatter.render(result.counts, batch.first_line))
             lines += batch.n_lines
             progress.update(lines, batch.bytes_read)
@@ -193,7 +197,48 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
     except ParityEdgeError as exc:
         raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
+        results.close()
         progress.clear()
+
+
+def _results(batches, predictor):
+    """``(batch, Result)`` for each batch, in order, with reading, inference and writing overlapped.
+
+    A batch larger than one inference call is submitted to the predictor's threads, and
+    its result is handed out only once the next batch has been read and submitted: the
+    caller writes one batch while the next one runs. Smaller batches (short inputs, or a
+    slow pipe) run at once on this thread. A read error or a bad line comes after the
+    results of every line before it, as it would one batch at a time.
+    """
+    pending = deque()  # (batch, future), at most one
+    try:
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except Exception:
+                while pending:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+                raise
+            if batch.windows.bits.shape[0] > predictor.batch_size:
+                future = predictor.submit(batch.windows)
+                while pending:
+                    done, earlier = pending.popleft()
+                    yield done, earlier.result()
+                pending.append((batch, future))
+            else:
+                while pending:
+                    done, earlier = pending.popleft()
+                    yield done, earlier.result()
+                yield batch, predictor.predict(batch.windows)
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()  # stopped early (an error, Ctrl-C): the threads stop too
 
 
 def _write(sink, data: bytes) -> None:

@@ -147,7 +147,7 @@ def test_batch_size_does_not_change_results(batch_size):
 
 
 @pytest.mark.parametrize("kwargs", [{"backend": "tensorflow"}, {"batch_size": 0}, {"batch_size": 2.5},
-                                    {"num_threads": 0}])
+                                    {"num_threads": 0}, {"threads": 0}, {"threads": 2.0}])
 def test_bad_settings_raise_usage_error(kwargs):
     with pytest.raises(runtime.UsageError):
         runtime.load(Path(runtime.__file__).parent / "model", **kwargs)
@@ -171,3 +171,32 @@ def test_shared_by_8_threads(backend):
         got = list(pool.map(run, range(len(jobs))))
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(e, g)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threads_give_identical_results(backend):
+    """1, 2 and 8 threads: the same batches, so the same counts (and exact ones), in input order."""
+    model = Path(runtime.__file__).parent / "model"
+    rng = np.random.default_rng(7)
+    items = random_strings(rng, 3000, 1, 160)
+    bits = rng.integers(0, 2, (20000, 50)).astype(np.uint8)
+    results = {}
+    for threads in (1, 2, 8):
+        predictor = runtime.load(model, backend=backend, batch_size=64, threads=threads)
+        assert predictor.threads == threads
+        results[threads] = (predictor.predict(items).counts, predictor.predict(bits).counts,
+                            predictor.submit(bits).result(timeout=120).counts)
+    for threads in (2, 8):
+        for one, many in zip(results[1], results[threads]):
+            np.testing.assert_array_equal(one, many)
+    assert results[1][0].tolist() == [s.count("1") for s in items]
+    np.testing.assert_array_equal(results[1][1], bits.sum(axis=1))
+
+
+def test_default_settings():
+    from runtime.predictor import default_threads
+
+    predictor = runtime.load(Path(runtime.__file__).parent / "model")
+    assert predictor.threads == default_threads()
+    assert predictor.batch_size == predictor.backend.default_batch_size
+    assert "threads=" in repr(predictor)

@@ -73,6 +73,28 @@ def test_short_and_long_lines(tmp_path):
     assert out == text_output([line.count(b"1") for line in lines])
 
 
+@pytest.mark.parametrize("args", [["--threads", "1"], ["--threads", "3", "--batch-size", "100"],
+                                  ["--backend", "onnx", "--threads", "2"]])
+def test_threads_give_the_same_output(random50, args):
+    path, counts = random50
+    status, out, err = run([path, *args])
+    assert (status, err) == (0, "")
+    assert out == text_output(counts)
+
+
+def test_parallel_run_over_many_blocks_keeps_order(tmp_path):
+    """Several read blocks, each spread over threads: every line in its place."""
+    rng = np.random.default_rng(12)
+    bits = rng.integers(0, 2, (150000, 50)).astype(np.uint8)
+    lines = to_lines(bits) + [b"1" * 7, b"0110"]
+    path = write_lines(tmp_path / "many.txt", lines)
+    status, out, err = run([path, "--threads", "4", "--format", "csv"])
+    assert (status, err) == (0, "")
+    rows = out.decode().splitlines()
+    counts = bits.sum(axis=1).tolist() + [7, 2]
+    assert rows[1:] == [f"{i},{c},{c % 2}" for i, c in enumerate(counts, start=1)]
+
+
 def test_stdin_and_dash(random50):
     path, counts = random50
     data = path.read_bytes()
@@ -175,6 +197,7 @@ def test_bad_line_far_into_a_large_file(tmp_path):
     (["--backend", "tensorflow"], "argument --backend: invalid choice"),
     (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
     (["--batch-size", "x"], "argument --batch-size: expected a positive integer"),
+    (["--threads", "0"], "argument --threads: expected a positive integer"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["a", "b"], "unrecognized arguments: b"),
     (["-", "--output", "no/such/dir/out.txt"], "cannot write no/such/dir/out.txt"),
@@ -191,7 +214,7 @@ def test_help_documents_exit_codes_and_padding():
     text = out.decode()
     assert status == 0
     for fragment in ("exit status", "130", "left-padded", "--model", "--backend", "--batch-size",
-                     "--format", "--output"):
+                     "--threads", "--format", "--output"):
         assert fragment in text
 
 
