@@ -61,12 +61,10 @@ class AtomicFile:
             self._tmp, self._target = None, target
             self._file = open(target, "wb")
             return
-        import tempfile
-
         directory, base = os.path.split(target)
-        fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
         self._target = target
         self._mode = None if mode is None else stat.S_IMODE(mode)
+        self._tmp, fd = _create_beside(directory, base)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
@@ -97,6 +95,22 @@ class AtomicFile:
                 os.unlink(self._tmp)
             except OSError:
                 pass
+
+
+def _create_beside(directory: str, base: str) -> tuple[str, int]:
+    """Create a new, private temporary file ``.<base>.<random>.tmp`` in ``directory``.
+
+    What ``tempfile.mkstemp`` does, without its imports (shutil, random and the
+    compression modules cost ~3 ms of a ~0.1 s cold start).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
+        try:
+            return path, os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "No usable temporary file name", os.path.join(directory, f".{base}.*.tmp"))
 
 
 class Progress:

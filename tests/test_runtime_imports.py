@@ -50,3 +50,24 @@ def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.backends", "runtime.manifest", "runtime.bits",
                    "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict"):
         run_python(f"import {module}")
+
+
+def test_a_one_line_run_imports_only_what_it_needs(tmp_path):
+    """A cold start is mostly imports: a one-line input loads neither the second backend nor
+    the thread pool, nor the modules the standard library would bring in for a temporary
+    file, a hash or the terminal width."""
+    data = tmp_path / "one.txt"
+    data.write_bytes(b"0110\n")
+    out = run_python("""
+import sys
+import numpy
+from runtime.backends import _import_litert
+_import_litert()
+before = set(sys.modules)  # what numpy and LiteRT bring in themselves (numpy 1.x: hashlib)
+from runtime.predict import main
+assert main([sys.argv[1], "-o", sys.argv[1] + ".out"]) == 0
+unneeded = ("onnxruntime", "concurrent.futures", "tempfile", "shutil", "_hashlib", "random", "lzma")
+print(",".join(m for m in unneeded if m in sys.modules and m not in before))
+""", data)
+    assert out.strip() == ""
+    assert (tmp_path / "one.txt.out").read_bytes() == b"2\t0\n"
