@@ -66,7 +66,7 @@ def test_short_and_long_lines(tmp_path):
     rng = np.random.default_rng(11)
     lines = [bytes(rng.integers(0, 2, k).astype(np.uint8) + 48) for k in rng.integers(1, 400, 3000)]
     lines += [b"1", b"0", b"1" * 50, b"1" * 51, b"1" * 100, b"1" * 101, b"1" * 5000,
-              b"10" * 2_500_000, b"0110"]  # one line longer than a 4 MiB read block
+              b"10" * 2_500_000, b"0110"]  # one line longer than a read block
     path = write_lines(tmp_path / "mixed.txt", lines)
     status, out, err = run([path, "--batch-size", "100"])
     assert (status, err) == (0, "")
