@@ -236,10 +236,10 @@ def _parse_array(items: np.ndarray, n_bits: int) -> Windows:
         return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
     if length == 0:
         raise InputError("item 0: empty string; expected a string of 0 and 1", item=0)
-    if items.dtype != np.bool_:
+    # One or two reductions in the common case; the element-wise search only to name the culprit.
+    if items.dtype != np.bool_ and (items.max() > 1 or (items.dtype.kind == "i" and items.min() < 0)):
         bad = (items != 0) & (items != 1)
-        if bad.any():
-            i, position = (int(k) for k in np.argwhere(bad)[0])
-            raise InputError(f"item {i}, position {position}: value {items[i, position]}; "
-                             "expected 0 or 1", item=i, position=position)
+        i, position = (int(k) for k in np.argwhere(bad)[0])
+        raise InputError(f"item {i}, position {position}: value {items[i, position]}; "
+                         "expected 0 or 1", item=i, position=position)
     return windows_from_rows(items.astype(np.uint8, copy=False), n_bits)
