@@ -135,7 +135,7 @@ class Backend:
                              f"expected {[n, self.n_classes]}")
         if logits.dtype != _FLOAT32:
             raise ModelError(f"{self.path}: model returned {logits.dtype} logits, expected float32")
-        if not np.isfinite(logits).all():
+        if np.count_nonzero(np.isfinite(logits)) != logits.size:  # .all() costs 0.6 us more a call
             raise ModelError(f"{self.path}: model returned non-finite logits (damaged model?)")
         return logits
 
