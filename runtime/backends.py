@@ -184,8 +184,8 @@ class TFLiteBackend(Backend):
 
     name = "tflite"
     # Rows per CPU-second of one interpreter on one thread, shared 2-core x86 (AVX-512),
-    # the shipped 24-unit unrolled RNN: batch 64 ~810k, 128 ~890k, 256 ~900k, 512 ~930k,
-    # 1024 ~905k, 2048 ~730k, 4096 ~710k.
+    # the shipped 32-unit unrolled RNN: batch 64 ~585k, 256 ~665k, 512 ~675k, 768 ~660k,
+    # 1024 ~600k, 10000 ~530k.
     default_batch_size = 512
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
@@ -264,7 +264,7 @@ class OnnxBackend(Backend):
 
     name = "onnx"
     # Rows per CPU-second on one thread, same machine and model as TFLiteBackend's figures:
-    # batch 64 ~340k, 256 ~600k, 512 ~690k, 1024 ~735k, 2048 ~690k, 4096 ~720k.
+    # batch 64 ~260k, 256 ~390k, 512 ~350-460k, 1024 ~390-410k, 2048 ~365k, 10000 ~400-430k.
     default_batch_size = 1024
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):

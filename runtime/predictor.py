@@ -33,13 +33,12 @@ from .manifest import Manifest, find_manifest, open_artifact, read_manifest
 __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
 
 #: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
-#: Measured on a shared 2-core x86 CPU (AVX-512) with the 24-unit unrolled RNN, one thread
-#: each, in rows per CPU-second at batch 1 / 64 / 512 / 1024 / 10000: LiteRT (XNNPACK)
-#: ~90k / 810k / 930k / 905k / 750k, onnxruntime ~9k / 340k / 690k / 735k / 715k. LiteRT
-#: wins at every size (10x for single rows: ~14 us a call against ~110 us), and more so
-#: at each backend's own best batch (512 against 1024) where large inputs run; it also
-#: imports faster and uses less memory (a cold start of the command line: ~50 MB against
-#: ~70 MB), which matters on a device.
+#: Measured on a shared 2-core x86 CPU (AVX-512) with the shipped 32-unit unrolled RNN, one
+#: thread each, in rows per CPU-second at batch 1 / 64 / 512 / 1024 / 10000: LiteRT
+#: (XNNPACK) ~60k / 585k / 675k / 600k / 530k, onnxruntime ~8k / 260k / 400k / 400k / 410k.
+#: LiteRT wins at every size (7x for single rows: ~16 us a call against ~120 us; 1.5x at
+#: each backend's best batch, where large inputs run); it also uses less memory (a cold
+#: start of the command line: ~45 MB against ~65 MB), which matters on a device.
 AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
 
 
