@@ -1,12 +1,17 @@
 """Bit strings and their labels, generated from a seed in numpy.
 
-Two sources are mixed:
+Three sources are mixed:
 
 - ``uniform``: every bit is an independent fair coin. Counts cluster around 25;
   a count below 10 or above 40 almost never occurs.
 - ``stratified``: the count is drawn uniformly from 0..n_bits, then that many
   ones are placed at random positions. This covers the extreme counts that
   short inputs become once the runtime left-pads them with zeros.
+- ``clustered``: the count is drawn uniformly, then the ones are placed at random
+  inside a window of random length (from exactly the count up to all of the
+  string) at a random offset. Ones packed at the start or at the end of the
+  string are where a recurrent counter whose per-step gain is slightly off goes
+  wrong; uniform strings spread the ones out and hide that error.
 
 ``bits`` are uint8 ``[N, n_bits]``; ``counts`` (the labels) are int64 ``[N]``.
 """
@@ -37,15 +42,53 @@ def stratified_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
     return (ranks < np.asarray(counts)[:, None]).astype(np.uint8)
 
 
-def make_bits(n: int, seed: int, stratified_fraction: float, n_bits: int = N_BITS) -> np.ndarray:
-    """A shuffled mix: ``stratified_fraction`` of the rows stratified, the rest uniform."""
-    if not 0.0 <= stratified_fraction <= 1.0:
-        raise ValueError(f"stratified_fraction must be in [0, 1], got {stratified_fraction}")
-    rng = np.random.default_rng(seed)
+def clustered_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
+                   counts: np.ndarray | None = None) -> np.ndarray:
+    """``n`` strings with a uniform count (or ``counts``) whose ones lie inside a random window.
+
+    The window is ``count`` to ``n_bits`` long (uniformly) at a uniform offset,
+    so the family ranges from a single run of ones (prefixes and suffixes
+    included) to stratified strings.
+    """
+    if counts is None:
+        counts = rng.integers(0, n_bits + 1, size=n)
+    counts = np.asarray(counts, dtype=np.int64)
+    lengths = counts + (rng.random(n) * (n_bits - counts + 1)).astype(np.int64)
+    starts = (rng.random(n) * (n_bits - lengths + 1)).astype(np.int64)
+    positions = np.arange(n_bits)[None, :]
+    inside = (positions >= starts[:, None]) & (positions < (starts + lengths)[:, None])
+    # Random keys inside the window, 2 (above any key) outside: the ``count``
+    # smallest keys of a row are then all inside its window.
+    keys = np.where(inside, rng.random((n, n_bits)), 2.0)
+    ranks = keys.argsort(axis=1).argsort(axis=1)
+    return (ranks < counts[:, None]).astype(np.uint8)
+
+
+def mix_bits(n: int, rng: np.random.Generator, stratified_fraction: float,
+             clustered_fraction: float = 0.0, n_bits: int = N_BITS) -> np.ndarray:
+    """A shuffled mix of the three sources; uniform strings fill what the fractions leave."""
+    for name, value in (("stratified_fraction", stratified_fraction),
+                        ("clustered_fraction", clustered_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if stratified_fraction + clustered_fraction > 1.0:
+        raise ValueError("stratified_fraction + clustered_fraction must be at most 1, "
+                         f"got {stratified_fraction} + {clustered_fraction}")
     n_strat = int(round(n * stratified_fraction))
+    n_clust = min(int(round(n * clustered_fraction)), n - n_strat)
     bits = np.concatenate([stratified_bits(n_strat, rng, n_bits),
-                           uniform_bits(n - n_strat, rng, n_bits)])
+                           uniform_bits(n - n_strat - n_clust, rng, n_bits)])
+    if n_clust:
+        bits = np.concatenate([bits, clustered_bits(n_clust, rng, n_bits)])
     return bits[rng.permutation(n)]
+
+
+def make_bits(n: int, seed: int, stratified_fraction: float, n_bits: int = N_BITS,
+              clustered_fraction: float = 0.0) -> np.ndarray:
+    """A shuffled mix from ``seed``: ``stratified_fraction`` of the rows stratified,
+    ``clustered_fraction`` clustered, the rest uniform."""
+    return mix_bits(n, np.random.default_rng(seed), stratified_fraction,
+                    clustered_fraction, n_bits)
 
 
 def count_ones(bits: np.ndarray) -> np.ndarray:

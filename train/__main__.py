@@ -1,0 +1,47 @@
+"""``python -m train``: train, evaluate and save the count-the-ones model.
+
+Exit status: 0 when the run completed (the report says whether the model is
+exact); 2 for bad arguments or a problem the user can fix (no GPU for
+``--device gpu``, a backup left by a run with other settings); 130 when
+interrupted with Ctrl-C (run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.config import parse_config
+
+    config = parse_config(argv)
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) drowns the
+    # Keras progress lines; real errors still surface as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from train.evaluate import format_table
+    from train.fit import TrainError, train
+
+    try:
+        report = train(config)
+    except TrainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"device: {report['device']}; epochs run: {report['epochs_run']}; "
+          f"best epoch: {report['best_epoch']}; wall time: {report['wall_time_s']:.1f} s")
+    print(format_table({**report["evaluation"],
+                        "per_count_accuracy": report["per_count_accuracy"],
+                        "exact": report["exact"]}))
+    print(f"wrote {config.out}/model.keras, train_report.json, training_curves.png")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume from the last completed epoch",
+              file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)

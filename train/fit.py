@@ -1,0 +1,367 @@
+"""The training run: fresh strings every epoch, strict validation, resumable, reproducible.
+
+One call, ``train(config)``, does everything ``python -m train`` promises:
+
+1. picks the device and makes TensorFlow deterministic (same seed on the same
+   machine: bit-identical weights);
+2. trains with Keras ``fit`` on strings generated per epoch from ``(seed, epoch)``,
+   mixing uniform, stratified and clustered strings and, later on, the
+   highest-loss strings of a fresh pool (hard-example mining);
+3. after every epoch counts the miscounts on a large validation set of its own
+   seed, keeps the best weights, and stops once none are left;
+4. backs up weights, optimizer state and its own bookkeeping after every epoch
+   under ``<out>/train_backup`` (``keras.callbacks.BackupAndRestore``), so an
+   interrupted run continues where it stopped when started again;
+5. saves ``model.keras`` (the loop form of the layer), evaluates it on the
+   held-out sets, writes ``train_report.json`` and the curves, and only then
+   removes the backup.
+
+Because an epoch's strings depend only on ``(seed, epoch)`` and on the weights
+at its start, a resumed run trains exactly what the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.config import TrainConfig
+from train.data import (N_BITS, clustered_bits, count_ones, mix_bits, stratified_bits,
+                        to_inputs, uniform_bits)
+from train.evaluate import evaluate, evaluation_sets, keras_predict_logits
+from train.model import build_model
+from train.report import (CURVES_NAME, MODEL_NAME, REPORT_NAME, atomic_path, build_report,
+                          plot_curves, write_json)
+
+BACKUP_DIR = "train_backup"
+STATE_NAME = "state.json"
+BEST_WEIGHTS_NAME = "best.weights.h5"
+# Seed-sequence tags: training and validation streams can never coincide with
+# each other or with the evaluation stream (tag 3 in train.evaluate), whatever
+# seeds are chosen.
+TRAIN_STREAM = 1
+VALIDATION_STREAM = 2
+SCORE_BATCH = 16_384
+# Settings that do not change what is trained, so a backup made with other
+# values of them can still be resumed.
+NOT_RESULT_SETTINGS = ("out", "device", "threads", "verbose", "steps_per_execution")
+
+
+class TrainError(Exception):
+    """A problem the user can fix (no GPU, a backup from other settings); one line."""
+
+
+def select_device(device: str) -> str:
+    """Make TensorFlow use the requested device; return what it uses, in words.
+
+    Must run before TensorFlow creates any tensor.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise TrainError("--device gpu: TensorFlow sees no GPU (is the tensorflow[and-cuda] "
+                         "build installed and a driver present?); use --device cpu or auto")
+    if device == "cpu" or not gpus:
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
+        return "cpu"
+    tf.config.set_visible_devices(gpus[:1], "GPU")
+    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    return f"gpu ({name})"
+
+
+def validation_set(config: TrainConfig, n_bits: int = N_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform strings, plus every count in the stratified and the clustered family."""
+    rng = np.random.default_rng([config.validation_seed, VALIDATION_STREAM])
+    counts = np.repeat(np.arange(n_bits + 1), config.validation_per_count)
+    bits = np.concatenate([uniform_bits(config.validation_uniform, rng, n_bits),
+                           stratified_bits(len(counts), rng, n_bits, counts=counts),
+                           clustered_bits(len(counts), rng, n_bits, counts=counts)])
+    return bits, count_ones(bits)
+
+
+def per_string_loss(model: keras.Model):
+    """bits -> (cross-entropy, predicted count, top-two logit gap) of each string, batched."""
+    @tf.function(reduce_retracing=True)
+    def forward(inputs, counts):
+        logits = model(inputs, training=False)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(counts, logits)
+        top2 = tf.math.top_k(logits, k=2).values
+        return loss, tf.argmax(logits, axis=1), top2[:, 0] - top2[:, 1]
+
+    def score(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts = count_ones(bits)
+        parts = []
+        for start in range(0, len(bits), SCORE_BATCH):
+            parts.append([t.numpy() for t in forward(
+                tf.constant(to_inputs(bits[start:start + SCORE_BATCH])),
+                tf.constant(counts[start:start + SCORE_BATCH]))])
+        return tuple(np.concatenate(column) for column in zip(*parts))
+
+    return score
+
+
+class TrainingStrings(keras.utils.PyDataset):
+    """The strings of one epoch, generated when the epoch begins.
+
+    ``prepare(epoch)`` draws them from ``(seed, epoch)``, shorter ones (left-padded)
+    during the length curriculum; from ``mining_start`` on,
+    ``hard_fraction`` of them are replaced by the highest-loss strings of a fresh
+    pool, scored with the weights the epoch starts from.
+    """
+
+    def __init__(self, config: TrainConfig, score, n_bits: int = N_BITS):
+        super().__init__()
+        self.config = config
+        self.score = score
+        self.n_bits = n_bits
+        self.inputs = None
+        self.counts = None
+
+    def __len__(self) -> int:
+        return self.config.steps_per_epoch
+
+    def mining(self, epoch: int) -> bool:
+        c = self.config
+        return c.hard_fraction > 0 and epoch >= c.mining_start * c.epochs
+
+    def length(self, epoch: int) -> int:
+        """Bits that may be non-zero in this epoch's strings (the curriculum)."""
+        c = self.config
+        if epoch >= c.curriculum_epochs:
+            return self.n_bits
+        start = min(c.curriculum_start_length, self.n_bits)
+        return start + (self.n_bits - start) * epoch // c.curriculum_epochs
+
+    def prepare(self, epoch: int) -> None:
+        c = self.config
+        n = c.examples_per_epoch
+        rng = np.random.default_rng([c.seed, TRAIN_STREAM, epoch])
+        length = self.length(epoch)
+        bits = np.zeros((n, self.n_bits), np.uint8)
+        # Short strings are left-padded with zeros: the ones sit at the end.
+        bits[:, self.n_bits - length:] = mix_bits(n, rng, c.stratified_fraction,
+                                                  c.clustered_fraction, length)
+        if self.mining(epoch):
+            pool = mix_bits(c.mining_pool, rng, c.stratified_fraction, c.clustered_fraction,
+                            self.n_bits)
+            losses, _, _ = self.score(pool)
+            n_hard = int(c.hard_fraction * n)
+            hardest = np.sort(np.argpartition(-losses, n_hard - 1)[:n_hard])
+            bits[:n_hard] = pool[hardest]
+            bits = bits[rng.permutation(n)]
+        self.inputs = to_inputs(bits)
+        self.counts = count_ones(bits)
+
+    def __getitem__(self, index: int):
+        if self.inputs is None:
+            # Keras peeks at a batch to learn the shapes before the first epoch.
+            self.prepare(0)
+        rows = slice(index * self.config.batch_size, (index + 1) * self.config.batch_size)
+        return self.inputs[rows], self.counts[rows]
+
+
+class EpochStrings(keras.callbacks.Callback):
+    """Generates each epoch's strings at its start (after a resume: the right epoch's)."""
+
+    def __init__(self, strings: TrainingStrings):
+        super().__init__()
+        self.strings = strings
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.strings.prepare(epoch)
+
+
+class Validation(keras.callbacks.Callback):
+    """Counts validation miscounts each epoch, keeps the best weights, stops when exact.
+
+    Its bookkeeping (history, best epoch, best weights) is saved beside the
+    Keras backup, so a resumed run continues the same curves and the same best.
+    """
+
+    def __init__(self, config: TrainConfig, bits: np.ndarray, counts: np.ndarray, score,
+                 backup_dir: Path, state: dict | None):
+        super().__init__()
+        self.config = config
+        self.bits, self.counts = bits, counts
+        self.score = score
+        self.backup_dir = backup_dir
+        self.history: list[dict] = list(state["history"]) if state else []
+        self.best_epoch: int | None = state["best_epoch"] if state else None
+        self.best_key = tuple(state["best_key"]) if state and state["best_key"] else None
+        self.best_weights = None
+        self.first_epoch: int | None = None
+        self.settings = comparable_settings(config)
+        self.wall_time_before = state["wall_time_s"] if state else 0.0
+        self.started = time.time()
+
+    def on_train_begin(self, logs=None):
+        best_path = self.backup_dir / BEST_WEIGHTS_NAME
+        if self.best_epoch is not None and best_path.exists():
+            current = self.model.get_weights()
+            self.model.load_weights(best_path)
+            self.best_weights = self.model.get_weights()
+            self.model.set_weights(current)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            # The Keras backup may be one epoch behind our bookkeeping if the run
+            # stopped between the two saves; that epoch is then trained again.
+            self.first_epoch = epoch
+            self.history = [row for row in self.history if row["epoch"] < epoch]
+
+    def due(self, epoch: int) -> bool:
+        c = self.config
+        return epoch >= c.validation_start * c.epochs or epoch == c.epochs - 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        row = {"epoch": epoch, "loss": float(logs.get("loss", np.nan)),
+               "accuracy": float(logs.get("accuracy", np.nan)),
+               "val_loss": None, "val_errors": None, "val_min_margin": None,
+               "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
+        if not self.due(epoch):
+            self.history.append(row)
+            self.save_state(finished=False)
+            return
+        losses, predicted, margins = self.score(self.bits)
+        errors = int((predicted != self.counts).sum())
+        val_loss = float(losses.mean())
+        # The smallest gap between the winning logit and the runner-up, over
+        # strings counted right: how close the epoch came to one more miscount.
+        right = margins[predicted == self.counts]
+        margin = float(right.min()) if right.size else None
+        logs["val_loss"] = val_loss
+        logs["val_errors"] = errors
+        if margin is not None:
+            logs["val_min_margin"] = margin
+        row.update(val_loss=val_loss, val_errors=errors, val_min_margin=margin)
+        self.history.append(row)
+        key = (errors, val_loss)
+        if self.best_key is None or key < self.best_key:
+            self.best_key, self.best_epoch = key, epoch
+            self.best_weights = self.model.get_weights()
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.backup_dir / BEST_WEIGHTS_NAME) as tmp:
+                self.model.save_weights(tmp)
+        self.save_state(finished=False)
+        if errors == 0 and self.config.stop_when_exact:
+            self.model.stop_training = True
+
+    def save_state(self, finished: bool) -> None:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.backup_dir / STATE_NAME, {
+            "settings": self.settings, "history": self.history, "best_epoch": self.best_epoch,
+            "best_key": list(self.best_key) if self.best_key else None, "finished": finished,
+            "wall_time_s": self.wall_time_before + time.time() - self.started})
+
+
+def comparable_settings(config: TrainConfig) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k not in NOT_RESULT_SETTINGS}
+
+
+def load_state(backup_dir: Path, config: TrainConfig) -> dict | None:
+    """Our bookkeeping from an interrupted run, or None; refuses other settings' backups."""
+    path = backup_dir / STATE_NAME
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"cannot read the resume state {path} ({exc}); delete {backup_dir} "
+                         "to start afresh") from exc
+    if state.get("settings") != comparable_settings(config):
+        changed = sorted(k for k, v in comparable_settings(config).items()
+                         if state.get("settings", {}).get(k) != v)
+        raise TrainError(f"{backup_dir} holds an interrupted run with other settings "
+                         f"({', '.join(changed)}); rerun with those settings to resume, "
+                         f"or delete {backup_dir} to start afresh")
+    return state
+
+
+def schedule(config: TrainConfig) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up from zero, then cosine decay to ``final_learning_rate``."""
+    warmup = config.warmup_epochs * config.steps_per_epoch
+    decay = config.epochs * config.steps_per_epoch - warmup
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        decay_steps=decay, alpha=config.final_learning_rate / config.learning_rate,
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def save_model(model: keras.Model, config: TrainConfig, path: Path) -> keras.Model:
+    """Save the loop form of the trained layer (what the chapter builds), atomically."""
+    n_bits = model.input_shape[1]
+    saved = build_model(config.cell, config.hidden_units, n_bits, unroll=False)
+    saved.set_weights(model.get_weights())
+    with atomic_path(path) as tmp:
+        saved.save(tmp)
+    return saved
+
+
+def train(config: TrainConfig, extra_callbacks: list | None = None,
+          sets: dict | None = None) -> dict:
+    """Run the whole training stage; return the report (also written to ``config.out``).
+
+    ``extra_callbacks`` go after ours (tests use one to interrupt a run);
+    ``sets`` replaces the held-out evaluation sets (tests use small ones).
+    Raises ``TrainError`` for problems the user can fix.
+    """
+    started = time.time()
+    config.validate()
+    if config.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+    device = select_device(config.device)
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    out = Path(config.out)
+    backup_dir = out / BACKUP_DIR
+    state = load_state(backup_dir, config)
+    if state and config.verbose:
+        print(f"resuming the interrupted run in {backup_dir} "
+              f"({len(state['history'])} epochs done)")
+
+    model = build_model(config.cell, config.hidden_units, N_BITS, unroll=config.unroll,
+                        seed=config.seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule(config), clipnorm=config.clipnorm or None),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"], steps_per_execution=config.steps_per_execution)
+
+    score = per_string_loss(model)
+    strings = TrainingStrings(config, score)
+    val_bits, val_counts = validation_set(config)
+    validation = Validation(config, val_bits, val_counts, score, backup_dir, state)
+    finished = bool(state and state.get("finished"))
+    if not finished:
+        # Order matters: our bookkeeping is saved before the Keras backup marks
+        # the epoch done, so the backup is never ahead of the bookkeeping.
+        callbacks = [EpochStrings(strings), validation,
+                     keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)]
+        model.fit(strings, epochs=config.epochs, shuffle=False, verbose=config.verbose,
+                  callbacks=callbacks + list(extra_callbacks or []))
+        validation.save_state(finished=True)
+        resumed_from = validation.first_epoch or 0
+    else:
+        resumed_from = len(validation.history)
+        validation.set_model(model)
+        validation.on_train_begin()
+    if validation.best_weights is not None:
+        model.set_weights(validation.best_weights)
+
+    saved = save_model(model, config, out / MODEL_NAME)
+    evaluation = evaluate(keras_predict_logits(saved), sets or evaluation_sets(N_BITS))
+    report = build_report(config.to_dict(), device, time.time() - started,
+                          validation.wall_time_before + time.time() - started,
+                          validation.history, validation.best_epoch, evaluation, resumed_from)
+    write_json(out / REPORT_NAME, report)
+    plot_curves(out / CURVES_NAME, validation.history, validation.best_epoch)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return report
