@@ -279,9 +279,11 @@ class OnnxBackend(Backend):
         try:
             options = ort.SessionOptions()
             options.log_severity_level = 3  # errors only; warnings would go to stderr
-            # The model's operators are tiny (one 24-unit step at a time): splitting them over
-            # threads cost more than it saved (2 threads ran at 0.4-0.6x the speed of 1 on a
+            # The model's operators are tiny (one recurrent step at a time): splitting them over
+            # threads cost more than it saved (2 threads ran at 0.4-0.7x the speed of 1 on a
             # 2-core CPU), and spinning worker threads steal the CPU from everything else.
+            # Graph optimisation levels (none to all) and the parallel execution mode ran
+            # within 8% of each other, inside the noise: onnxruntime's defaults stay.
             options.intra_op_num_threads = num_threads or 1
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
