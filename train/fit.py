@@ -41,7 +41,7 @@ from train.report import (CURVES_NAME, MODEL_NAME, REPORT_NAME, atomic_path, bui
 
 BACKUP_DIR = "train_backup"
 STATE_NAME = "state.json"
-BEST_WEIGHTS_NAME = "best.weights.h5"
+BEST_WEIGHTS_NAME = "best_weights.npz"
 # Seed-sequence tags: training and validation streams can never coincide with
 # each other or with the evaluation stream (tag 3 in train.evaluate), whatever
 # seeds are chosen.
@@ -203,10 +203,8 @@ class Validation(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         best_path = self.backup_dir / BEST_WEIGHTS_NAME
         if self.best_epoch is not None and best_path.exists():
-            current = self.model.get_weights()
-            self.model.load_weights(best_path)
-            self.best_weights = self.model.get_weights()
-            self.model.set_weights(current)
+            with np.load(best_path) as saved:
+                self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.first_epoch is None:
@@ -248,7 +246,7 @@ class Validation(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
             self.backup_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.backup_dir / BEST_WEIGHTS_NAME) as tmp:
-                self.model.save_weights(tmp)
+                np.savez(tmp, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
         self.save_state(finished=False)
         if errors == 0 and self.config.stop_when_exact:
             self.model.stop_training = True
