@@ -12,7 +12,7 @@ EXPORT_ARGS ?=
 RUNTIME_VENV := .venv-runtime
 LEGACY_VENV := .venv-legacy
 
-.PHONY: all train export test test-main test-runtime bench default-model clean
+.PHONY: all train export test test-main test-runtime test-slow bench default-model clean
 
 all: train export
 
@@ -47,7 +47,7 @@ export: $(VENV)/.installed
 default-model: $(VENV)/.installed
 	$(PY) -m export.publish_default $(ARTIFACTS) runtime/model
 
-test: test-main test-runtime
+test: test-main test-runtime test-slow
 
 test-main: $(VENV)/.installed
 	$(PY) -m pytest
@@ -62,6 +62,10 @@ test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed
 	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
+
+# The bar itself: a default training run from scratch must count every evaluation string right.
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -m slow tests/test_train.py
 
 bench: $(VENV)/.installed
 	$(PY) -m bench --out $(ARTIFACTS)
