@@ -3,14 +3,16 @@
 ::
 
     import runtime
-    predictor = runtime.load()                  # runtime.load(model=None, backend="auto")
+    predictor = runtime.load()                  # model=None, backend="auto", threads=None
     result = predictor.predict(["0110", "1" * 50])
     result.counts                               # array([ 2, 50])
     result.parities                             # array([0, 0])
 
 Bit strings may have any length of at least one: shorter than the model's 50 bits they
 are left-padded with zeros, longer they are split into 50-bit windows whose counts are
-added (the first window left-padded). Both are exact.
+added (the first window left-padded). Both are exact. Large inputs run as parallel
+batches, one thread per CPU core by default (``threads``); the results do not depend on
+the number of threads.
 
 Every error the runtime raises is a ``runtime.ParityEdgeError``; see ``runtime.errors``
 for the tree. The command line is ``python -m runtime.predict --help``.

@@ -205,7 +205,7 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
                 batch, result = next(results)
             except StopIteration:
                 break
-            except OSError as exc:  # the results are computed here; only reading does I/O
+            except OSError as exc:  # of all that ``results`` does, only reading does I/O
                 raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
             _write(sink, formatter.render(result.counts, batch.first_line))
             lines += batch.n_lines
