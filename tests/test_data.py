@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from train.data import (CHAPTER_EXAMPLE, N_BITS, clustered_bits, count_ones, edge_case_bits,
-                        make_bits, mix_bits, stratified_bits, to_inputs, uniform_bits)
+                        make_bits, mix_bits, padded_bits, stratified_bits, to_inputs,
+                        uniform_bits)
 
 
 def test_labels_are_the_number_of_ones():
@@ -47,6 +48,15 @@ def test_clustered_strings_include_runs_at_both_ends():
     prefix = (bits == (positions < counts[:, None])).all(axis=1) & middle
     suffix = (bits == (positions >= N_BITS - counts[:, None])).all(axis=1) & middle
     assert prefix.sum() > 10 and suffix.sum() > 10
+
+
+def test_padded_strings_are_short_strings_behind_zeros():
+    bits = padded_bits(20_000, np.random.default_rng(3))
+    first_one = np.where(bits.any(axis=1), bits.argmax(axis=1), N_BITS)
+    # Every length 1..50 occurs, so the first possible one ranges over all positions.
+    assert set(first_one.tolist()) >= set(range(N_BITS))
+    short = bits[:, :40].sum(axis=1) == 0
+    assert 0.15 < short.mean() < 0.3  # lengths <= 10: about a fifth
 
 
 def test_same_seed_same_strings_other_seed_other_strings():

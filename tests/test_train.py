@@ -20,12 +20,13 @@ from train.fit import BACKUP_DIR, TrainError, train, validation_set
 REPO = Path(__file__).resolve().parents[1]
 REPORT_KEYS = {"settings", "seed", "versions", "device", "wall_time_s", "epochs_run",
                "evaluation", "per_count_accuracy"}
-# A few seconds of training: small model, few steps, small validation; mining
-# starts in the second epoch so that it is exercised too.
+# A few seconds of training: small model, few steps, small validation; the
+# length curriculum and mining both happen, so that they are exercised too.
 TINY = dict(hidden_units=8, epochs=3, steps_per_epoch=6, batch_size=32, warmup_epochs=1,
+            curriculum_epochs=2,
             mining_pool=1_000, mining_start=0.3, validation_uniform=300,
-            validation_per_count=4, validation_start=0.0, steps_per_execution=2, verbose=0,
-            device="cpu")
+            validation_per_count=4, validation_padded=200, validation_start=0.0,
+            steps_per_execution=2, verbose=0, device="cpu")
 TINY_FLAGS = [arg for key, value in TINY.items()
               for arg in (f"--{key.replace('_', '-')}", str(value))]
 
@@ -152,7 +153,7 @@ def test_evaluation_data_is_never_training_or_validation_data():
                                                                per_count_size=2)["uniform"][0])
     # Even a validation seed equal to the evaluation seed draws other strings.
     val_bits, _ = validation_set(TrainConfig(validation_seed=EVAL_SEED, validation_uniform=1_000,
-                                             validation_per_count=0))
+                                             validation_per_count=0, validation_padded=0))
     assert not np.array_equal(val_bits, again["uniform"][0])
 
 

@@ -69,6 +69,8 @@ class TrainConfig:
     validation_seed: int = 1
     validation_uniform: int = 100_000
     validation_per_count: int = 1_000
+    # Short strings left-padded with zeros, as the runtime feeds short inputs.
+    validation_padded: int = 50_000
     # Validation costs about a third of a training string per string, and an
     # early epoch is never the best: validate from this fraction of the epochs on.
     validation_start: float = 0.3
@@ -96,7 +98,8 @@ class TrainConfig:
             raise ValueError("--curriculum-start-length must be in 1..50, "
                              f"got {self.curriculum_start_length}")
         nonnegative = ("warmup_epochs", "curriculum_epochs", "mining_pool", "validation_uniform",
-                       "validation_per_count", "threads", "final_learning_rate", "clipnorm")
+                       "validation_per_count", "validation_padded", "threads",
+                       "final_learning_rate", "clipnorm")
         for name in nonnegative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
@@ -113,8 +116,9 @@ class TrainConfig:
         if self.hard_fraction > 0 and self.mining_pool < self.hard_fraction * self.examples_per_epoch:
             raise ValueError("--mining-pool must hold at least the hard strings of an epoch "
                              f"({int(self.hard_fraction * self.examples_per_epoch)})")
-        if self.validation_uniform + self.validation_per_count == 0:
-            raise ValueError("validation needs strings: --validation-uniform or --validation-per-count")
+        if self.validation_uniform + self.validation_per_count + self.validation_padded == 0:
+            raise ValueError("validation needs strings: --validation-uniform, "
+                             "--validation-per-count or --validation-padded")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"--verbose must be 0, 1 or 2, got {self.verbose}")
 
@@ -154,6 +158,7 @@ _HELP = {
                             "stratified and clustered families",
     "validation_start": "fraction of the epochs after which every epoch is validated "
                         "(the last epoch always is)",
+    "validation_padded": "short strings (length 1..50, left-padded with zeros) in the validation set",
     "stop_when_exact": "stop at the first epoch that counts every validation string right",
     "steps_per_execution": "optimizer steps per compiled call",
     "threads": "TensorFlow CPU threads (0: TensorFlow's default)",

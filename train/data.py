@@ -64,6 +64,15 @@ def clustered_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
     return (ranks < counts[:, None]).astype(np.uint8)
 
 
+def padded_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS) -> np.ndarray:
+    """``n`` short strings, left-padded with zeros to ``n_bits``: what the runtime feeds
+    the model for an input shorter than the window. Lengths are uniform on 1..n_bits."""
+    lengths = rng.integers(1, n_bits + 1, size=n)
+    bits = uniform_bits(n, rng, n_bits)
+    bits[np.arange(n_bits)[None, :] < (n_bits - lengths)[:, None]] = 0
+    return bits
+
+
 def mix_bits(n: int, rng: np.random.Generator, stratified_fraction: float,
              clustered_fraction: float = 0.0, n_bits: int = N_BITS) -> np.ndarray:
     """A shuffled mix of the three sources; uniform strings fill what the fractions leave."""

@@ -5,7 +5,8 @@ One call, ``train(config)``, does everything ``python -m train`` promises:
 1. picks the device and makes TensorFlow deterministic (same seed on the same
    machine: bit-identical weights);
 2. trains with Keras ``fit`` on strings generated per epoch from ``(seed, epoch)``,
-   mixing uniform, stratified and clustered strings and, later on, the
+   mixing uniform, stratified and clustered strings: short (left-padded) ones
+   first, growing to the full length (a length curriculum), and later on the
    highest-loss strings of a fresh pool (hard-example mining);
 3. after every epoch counts the miscounts on a large validation set of its own
    seed, keeps the best weights, and stops once none are left;
@@ -32,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from train.config import TrainConfig
-from train.data import (N_BITS, clustered_bits, count_ones, mix_bits, stratified_bits,
-                        to_inputs, uniform_bits)
+from train.data import (N_BITS, clustered_bits, count_ones, mix_bits, padded_bits,
+                        stratified_bits, to_inputs, uniform_bits)
 from train.evaluate import evaluate, evaluation_sets, keras_predict_logits
 from train.model import build_model
 from train.report import (CURVES_NAME, MODEL_NAME, REPORT_NAME, atomic_path, build_report,
@@ -76,12 +77,14 @@ def select_device(device: str) -> str:
 
 
 def validation_set(config: TrainConfig, n_bits: int = N_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform strings, plus every count in the stratified and the clustered family."""
+    """Uniform strings, every count in the stratified and the clustered family, and
+    left-padded short strings."""
     rng = np.random.default_rng([config.validation_seed, VALIDATION_STREAM])
     counts = np.repeat(np.arange(n_bits + 1), config.validation_per_count)
     bits = np.concatenate([uniform_bits(config.validation_uniform, rng, n_bits),
                            stratified_bits(len(counts), rng, n_bits, counts=counts),
-                           clustered_bits(len(counts), rng, n_bits, counts=counts)])
+                           clustered_bits(len(counts), rng, n_bits, counts=counts),
+                           padded_bits(config.validation_padded, rng, n_bits)])
     return bits, count_ones(bits)
 
 
