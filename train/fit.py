@@ -243,15 +243,17 @@ class Validation(keras.callbacks.Callback):
             logs["val_min_margin"] = margin
         row.update(val_loss=val_loss, val_errors=errors, val_min_margin=margin)
         self.history.append(row)
-        key = (errors, val_loss)
-        if self.best_key is None or key < self.best_key:
+        # Fewest miscounts first; among equals, the widest margin.
+        key = (errors, -margin if margin is not None else np.inf)
+        if self.best_key is None or key < tuple(self.best_key):
             self.best_key, self.best_epoch = key, epoch
             self.best_weights = self.model.get_weights()
             self.backup_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.backup_dir / BEST_WEIGHTS_NAME) as tmp:
                 np.savez(tmp, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
         self.save_state(finished=False)
-        if errors == 0 and self.config.stop_when_exact:
+        if (self.config.stop_when_exact and errors == 0
+                and margin is not None and margin >= self.config.stop_margin):
             self.model.stop_training = True
 
     def save_state(self, finished: bool) -> None:
