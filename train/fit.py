@@ -49,9 +49,10 @@ BEST_WEIGHTS_NAME = "best_weights.npz"
 TRAIN_STREAM = 1
 VALIDATION_STREAM = 2
 SCORE_BATCH = 16_384
-# Settings that do not change what is trained, so a backup made with other
-# values of them can still be resumed.
-NOT_RESULT_SETTINGS = ("out", "device", "threads", "verbose", "steps_per_execution")
+# Settings that change neither what is trained nor what is measured, so a
+# backup made with other values of them can still be resumed.
+NOT_RESULT_SETTINGS = ("out", "device", "threads", "verbose", "steps_per_execution",
+                       "stop_when_exact", "stop_margin")
 
 
 class TrainError(Exception):
