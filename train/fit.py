@@ -279,9 +279,10 @@ def load_state(backup_dir: Path, config: TrainConfig) -> dict | None:
     except (OSError, ValueError) as exc:
         raise TrainError(f"cannot read the resume state {path} ({exc}); delete {backup_dir} "
                          "to start afresh") from exc
-    if state.get("settings") != comparable_settings(config):
-        changed = sorted(k for k, v in comparable_settings(config).items()
-                         if state.get("settings", {}).get(k) != v)
+    saved = {k: v for k, v in state.get("settings", {}).items() if k not in NOT_RESULT_SETTINGS}
+    current = comparable_settings(config)
+    if saved != current:
+        changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
         raise TrainError(f"{backup_dir} holds an interrupted run with other settings "
                          f"({', '.join(changed)}); rerun with those settings to resume, "
                          f"or delete {backup_dir} to start afresh")
