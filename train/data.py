@@ -36,10 +36,9 @@ def stratified_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
     """``n`` strings whose count of ones is uniform on 0..n_bits (or given by ``counts``)."""
     if counts is None:
         counts = rng.integers(0, n_bits + 1, size=n)
-    # Rank random keys per row: the positions of the ``count`` smallest keys get a one.
-    # This places the ones uniformly at random without a Python loop.
-    ranks = rng.random((n, n_bits)).argsort(axis=1).argsort(axis=1)
-    return (ranks < np.asarray(counts)[:, None]).astype(np.uint8)
+    # The positions of the ``count`` smallest of n_bits random keys get a one:
+    # the ones land uniformly at random, without a Python loop.
+    return _ones_at_smallest_keys(rng.random((n, n_bits)), counts)
 
 
 def clustered_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
@@ -60,8 +59,16 @@ def clustered_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS,
     # Random keys inside the window, 2 (above any key) outside: the ``count``
     # smallest keys of a row are then all inside its window.
     keys = np.where(inside, rng.random((n, n_bits)), 2.0)
-    ranks = keys.argsort(axis=1).argsort(axis=1)
-    return (ranks < counts[:, None]).astype(np.uint8)
+    return _ones_at_smallest_keys(keys, counts)
+
+
+def _ones_at_smallest_keys(keys: np.ndarray, counts) -> np.ndarray:
+    """uint8 rows with a one where a key is among its row's ``count`` smallest."""
+    order = keys.argsort(axis=1)
+    first = np.arange(keys.shape[1])[None, :] < np.asarray(counts)[:, None]
+    bits = np.zeros(keys.shape, np.uint8)
+    np.put_along_axis(bits, order, first.astype(np.uint8), axis=1)
+    return bits
 
 
 def padded_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS) -> np.ndarray:

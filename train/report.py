@@ -95,6 +95,8 @@ def plot_curves(path: Path | str, history: list[dict], best_epoch: int | None = 
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] + 1 for row in history]
+    # Epochs whose validation stopped after a quarter (already worse than the
+    # best) have no full figures; they are left out of the validation curves.
     validated = [row for row in history if row["val_errors"] is not None]
     val_epochs = [row["epoch"] + 1 for row in validated]
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
