@@ -38,7 +38,7 @@ import numpy as np
 from runtime.backends import Backend
 from runtime.errors import ParityEdgeError
 
-from train.data import count_ones, edge_case_bits, stratified_bits, uniform_bits
+from train.data import count_ones, edge_case_bits, padded_bits, stratified_bits, uniform_bits
 
 __all__ = ["ATOL", "RTOL", "parity_inputs", "check_parity", "ParityResult", "Comparison"]
 
@@ -64,6 +64,8 @@ def parity_inputs(n_bits: int, seed: int, n_random: int, per_count: int) -> dict
     ``uniform``: ``n_random`` strings of fair bits. ``per_count``: ``per_count`` strings for
     each count 0..n_bits, ones at random positions. ``edge_cases``: every family of
     ``train.data.edge_case_bits`` (all zeros, all ones, single ones and zeros, prefixes...).
+    ``padded``: ``n_random`` strings of a random length, left-padded with zeros, as the
+    runtime feeds short inputs.
     """
     rng = np.random.default_rng(seed)
     counts = np.repeat(np.arange(n_bits + 1), per_count)
@@ -71,6 +73,7 @@ def parity_inputs(n_bits: int, seed: int, n_random: int, per_count: int) -> dict
         "uniform": uniform_bits(n_random, rng, n_bits),
         "per_count": stratified_bits(len(counts), rng, n_bits, counts=counts),
         "edge_cases": np.concatenate(list(edge_case_bits(n_bits).values())),
+        "padded": padded_bits(n_random, rng, n_bits),
     }
 
 

@@ -41,7 +41,9 @@ def sets():
 
 
 def test_inputs_cover_every_count_and_the_edge_cases(sets):
-    assert set(sets) == {"uniform", "per_count", "edge_cases"}
+    assert set(sets) == {"uniform", "per_count", "edge_cases", "padded"}
+    assert sets["padded"].shape == (300, N_BITS)
+    assert (~sets["padded"][:, :40].any(axis=1)).sum() > 30  # many short strings
     assert set(count_ones(sets["per_count"]).tolist()) == set(range(N_BITS + 1))
     assert sets["uniform"].shape == (300, N_BITS) and sets["uniform"].dtype == np.uint8
     again = parity_inputs(N_BITS, seed=0, n_random=300, per_count=2)

@@ -84,7 +84,8 @@ def test_short_and_long_lines(tmp_path):
     lines += [b"1", b"0", b"1" * 50, b"1" * 51, b"1" * 100, b"1" * 101, b"1" * 5000,
               b"10" * 2_500_000, b"0110"]  # one line longer than a read block
     path = write_lines(tmp_path / "mixed.txt", lines)
-    status, out, err = run([path, "--batch-size", "100"])
+    # Run away from any ./artifacts, whose model would take precedence over the shipped one.
+    status, out, err = run([path, "--batch-size", "100"], cwd=tmp_path)
     assert (status, err) == (0, "")
     assert out == text_output(model_counts(lines))
     # The hand-picked lines are runs of ones and alternations, which the model counts exactly

@@ -9,7 +9,10 @@ validation never use (their streams are drawn from other seed sequences):
 
 - ``uniform``: 1,000,000 uniformly random strings;
 - ``per_count``: 1,000 strings of every count 0..n_bits, ones at random places;
-- ``edge_cases``: the hand-picked strings of ``train.data.edge_case_bits``.
+- ``edge_cases``: the hand-picked strings of ``train.data.edge_case_bits``;
+- ``padded``: 1,000,000 strings of a random length 1..n_bits, left-padded with
+  zeros: what the runtime feeds the model for a short input (a long run of
+  leading zeros is all but absent from uniform strings).
 
 ``python -m train.evaluate [MODEL_PATH]`` prints the figures for a saved Keras
 model. Exit status: 0 on success; 1 with ``--require-exact`` when any string is
@@ -25,13 +28,15 @@ from typing import Callable
 
 import numpy as np
 
-from train.data import N_BITS, count_ones, edge_case_bits, stratified_bits, uniform_bits
+from train.data import (N_BITS, count_ones, edge_case_bits, padded_bits, stratified_bits,
+                        uniform_bits)
 
 EVAL_SEED = 20180131
 UNIFORM_SIZE = 1_000_000
 PER_COUNT_SIZE = 1_000
+PADDED_SIZE = 1_000_000
 BATCH_SIZE = 65_536
-SET_NAMES = ("uniform", "per_count", "edge_cases")
+SET_NAMES = ("uniform", "per_count", "edge_cases", "padded")
 
 # Streams are tagged so that no seed given to training can reproduce them.
 _EVAL_STREAM = 3
@@ -42,16 +47,19 @@ EvaluationSets = dict[str, tuple[np.ndarray, np.ndarray]]
 
 def evaluation_sets(n_bits: int = N_BITS, seed: int = EVAL_SEED,
                     uniform_size: int = UNIFORM_SIZE,
-                    per_count_size: int = PER_COUNT_SIZE) -> EvaluationSets:
-    """The three held-out sets as ``{name: (bits, counts)}``, deterministic in ``seed``."""
+                    per_count_size: int = PER_COUNT_SIZE,
+                    padded_size: int = PADDED_SIZE) -> EvaluationSets:
+    """The held-out sets as ``{name: (bits, counts)}``, deterministic in ``seed``."""
     uniform_rng = np.random.default_rng([seed, _EVAL_STREAM, 0])
     per_count_rng = np.random.default_rng([seed, _EVAL_STREAM, 1])
+    padded_rng = np.random.default_rng([seed, _EVAL_STREAM, 2])
     uniform = uniform_bits(uniform_size, uniform_rng, n_bits)
     per_count = stratified_bits((n_bits + 1) * per_count_size, per_count_rng, n_bits,
                                 counts=np.repeat(np.arange(n_bits + 1), per_count_size))
     edges = np.concatenate(list(edge_case_bits(n_bits).values()))
+    padded = padded_bits(padded_size, padded_rng, n_bits)
     return {name: (bits, count_ones(bits))
-            for name, bits in zip(SET_NAMES, (uniform, per_count, edges))}
+            for name, bits in zip(SET_NAMES, (uniform, per_count, edges, padded))}
 
 
 def predict_counts(predict_logits: PredictLogits, bits: np.ndarray,

@@ -205,6 +205,7 @@ class Validation(keras.callbacks.Callback):
         self.settings = comparable_settings(config)
         self.wall_time_before = state["wall_time_s"] if state else 0.0
         self.started = time.time()
+        self.last_epoch_end = time.perf_counter()
 
     def on_train_begin(self, logs=None):
         best_path = self.backup_dir / BEST_WEIGHTS_NAME
@@ -229,6 +230,11 @@ class Validation(keras.callbacks.Callback):
                "accuracy": float(logs.get("accuracy", np.nan)),
                "val_loss": None, "val_errors": None, "val_min_margin": None,
                "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
+        # Wall time since the previous epoch's validation: this epoch's strings,
+        # steps and validation, and the previous epoch's backup.
+        now = time.perf_counter()
+        row["seconds"] = round(now - self.last_epoch_end, 3)
+        self.last_epoch_end = now
         if not self.due(epoch):
             self.history.append(row)
             self.save_state(finished=False)
@@ -324,6 +330,22 @@ def save_model(model: keras.Model, config: TrainConfig, path: Path) -> keras.Mod
     return saved
 
 
+def limit_threads(threads: int) -> None:
+    """Give TensorFlow ``threads`` CPU threads (0 leaves its default).
+
+    TensorFlow fixes its thread pools when it first runs an op; a caller that
+    has already used it in this process (a test, a notebook) keeps the pools it
+    has. That is harmless: the thread count does not change the arithmetic.
+    """
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass
+
+
 def train(config: TrainConfig, extra_callbacks: list | None = None,
           sets: dict | None = None) -> dict:
     """Run the whole training stage; return the report (also written to ``config.out``).
@@ -334,9 +356,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     """
     started = time.time()
     config.validate()
-    if config.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+    limit_threads(config.threads)
     device = select_device(config.device)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
