@@ -84,6 +84,16 @@ def test_strings_of_any_length(predictor):
     assert result.counts.dtype.kind == "i" and result.parities.dtype.kind == "i"
 
 
+def test_every_short_string_is_counted_exactly(predictor):
+    """Every string of 1..16 bits (131,070): short inputs reach the model left-padded with
+    zeros, a long run of leading zeros that uniform 50-bit strings almost never have."""
+    for length in range(1, 17):
+        bits = ((np.arange(2 ** length)[:, None] >> np.arange(length)[::-1]) & 1).astype(np.uint8)
+        result = predictor.predict(bits)
+        wrong = np.flatnonzero(result.counts != bits.sum(axis=1))
+        assert not len(wrong), (length, ["".join(map(str, bits[i])) for i in wrong[:5]])
+
+
 def test_arrays_of_other_widths_and_bool(predictor):
     rng = np.random.default_rng(3)
     for width in (1, 7, 50, 51, 123):
