@@ -33,6 +33,7 @@ MIN_SECONDS = 0.25  # per contender per round: long enough to average out timer 
 
 # The targets of the benchmark issue, each checked against the figures of this run.
 TARGET_THROUGHPUT = 2_000_000   # sequences/s at batch >= 1024, default settings
+TARGET_SHARE_OF_LIMIT = 0.40    # of the CPU's limit for this model (what 2 M/s was, for 24 units)
 TARGET_THROUGHPUT_VS_KERAS = 10
 TARGET_E2E_S = 0.8              # 1,000,000 lines, file to file
 TARGET_E2E_VS_TF = 6
@@ -169,6 +170,36 @@ def bench_throughput(model_dir: Path, keras_path: Path) -> dict:
     return table
 
 
+def flops_per_sequence(cell: str, hidden_units: int, n_bits: int) -> int:
+    """Floating-point operations of one forward pass, two per multiply-add: per step the input
+    and recurrent products (times 3 gates for a GRU, 4 for an LSTM), then the output layer."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    step = 2 * gates * (hidden_units + hidden_units * hidden_units)
+    return n_bits * step + 2 * hidden_units * (n_bits + 1)
+
+
+def bench_cpu_limit(model_dir: Path) -> dict:
+    """The CPU's limit for this model: the float32 rate of a large matrix product (numpy's
+    BLAS on every core: the best this machine does on dense arithmetic), divided by the
+    model's operations per sequence. Measured in the same run as the throughput."""
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    flops = flops_per_sequence(manifest["cell"], manifest["hidden_units"], manifest["n_bits"])
+    n = 2048
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.T.copy()
+    a @ b  # warm-up: thread pool start
+    rates = []
+    for _ in range(ROUNDS):
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < MIN_SECONDS:
+            a @ b
+            calls += 1
+        rates.append(2 * n ** 3 * calls / (time.perf_counter() - start))
+    gemm = spread(rates)
+    return {"flops_per_sequence": flops, "gemm_flops_per_s": gemm,
+            "sequences_per_s": gemm["median"] / flops}
+
+
 def bench_latency(model_dir: Path) -> dict:
     import runtime
 
@@ -291,6 +322,14 @@ def summarise(r: dict) -> list[tuple[str, str, str, str]]:
     rows.append(("throughput, batch >= 1024 (default)",
                  f"{best / 1e6:.2f} M/s at batch {best_batch} ({per_cpu / 1e6:.2f} M/cpu-s)",
                  f">= {TARGET_THROUGHPUT / 1e6:.0f} M/s", verdict(best, TARGET_THROUGHPUT, True)))
+    limit = r.get("cpu_limit")
+    if limit:
+        share = best / limit["sequences_per_s"]
+        rows.append(("  share of the CPU's limit",
+                     f"{share:.0%} of {limit['sequences_per_s'] / 1e6:.2f} M/s "
+                     f"({limit['gemm_flops_per_s']['median'] / 1e9:.0f} GFLOP/s matrix product / "
+                     f"{limit['flops_per_sequence']:,} FLOP a sequence)",
+                     f">= {TARGET_SHARE_OF_LIMIT:.0%}", verdict(share, TARGET_SHARE_OF_LIMIT, True)))
     rows.append(("  vs keras predict, same batch", f"{best / keras_same:.1f}x",
                  f">= {TARGET_THROUGHPUT_VS_KERAS}x", verdict(best / keras_same, TARGET_THROUGHPUT_VS_KERAS, True)))
     lat = r["latency"]["runtime (default)"]
@@ -367,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         print("throughput (sequences/s)", flush=True)
         results["throughput"] = {str(k): v for k, v in bench_throughput(model_dir, keras_path).items()}
+        print("the CPU's limit (float32 matrix product)", flush=True)
+        results["cpu_limit"] = bench_cpu_limit(model_dir)
+        print(f"  {results['cpu_limit']['gemm_flops_per_s']['median'] / 1e9:.0f} GFLOP/s, "
+              f"{results['cpu_limit']['flops_per_sequence']:,} FLOP a sequence: "
+              f"{results['cpu_limit']['sequences_per_s'] / 1e6:.2f} M sequences/s", flush=True)
         print("single-string latency", flush=True)
         results["latency"] = bench_latency(model_dir)
         compile_runtime()

@@ -1,0 +1,60 @@
+"""The benchmark's arithmetic: operation counts, verdicts, and the summary rows (no timing)."""
+
+import numpy as np
+
+from bench.__main__ import flops_per_sequence, spread, summarise, verdict
+
+
+def test_flops_per_sequence_counts_every_multiply_add_twice():
+    # 50 steps of (1 x 32 input + 32 x 32 recurrent) products, then 32 x 51 out.
+    assert flops_per_sequence("rnn", 32, 50) == 2 * 50 * (32 + 32 * 32) + 2 * 32 * 51
+    assert flops_per_sequence("rnn", 24, 50) == 62_448  # the chapter's width
+    assert flops_per_sequence("lstm", 24, 50) == 2 * 50 * 4 * (24 + 24 * 24) + 2 * 24 * 51
+
+
+def test_flops_match_a_numpy_forward_pass():
+    """Count the multiply-adds of an explicit forward pass and compare."""
+    hidden, n_bits = 8, 5
+    rng = np.random.default_rng(0)
+    kernel, recurrent, dense = rng.random((1, hidden)), rng.random((hidden, hidden)), rng.random((hidden, n_bits + 1))
+    multiply_adds = 0
+    h = np.zeros((1, hidden))
+    for bit in rng.integers(0, 2, n_bits):
+        h = np.maximum(np.array([[bit]]) @ kernel + h @ recurrent, 0)
+        multiply_adds += kernel.size + recurrent.size
+    h @ dense
+    multiply_adds += dense.size
+    assert flops_per_sequence("rnn", hidden, n_bits) == 2 * multiply_adds
+
+
+def test_verdicts():
+    assert verdict(2.5e6, 2e6, True) == "met"
+    assert verdict(1e6, 2e6, True) == "missed (2.00x off)"
+    assert verdict(0.4, 0.8, False) == "met"
+    assert verdict(1.2, 0.8, False) == "missed (1.50x off)"
+
+
+def _results(throughput_per_s: float, limit_per_s: float) -> dict:
+    rate = lambda v: spread([v]) | {"per_cpu_s": spread([v])}  # noqa: E731
+    row = {"runtime (default)": rate(throughput_per_s), "keras predict": rate(throughput_per_s / 50)}
+    both = lambda a, b: {"runtime.predict": spread([a]), "tensorflow script": spread([b])}  # noqa: E731
+    return {
+        "throughput": {"1024": row, "10000": row},
+        "cpu_limit": {"flops_per_sequence": 108_864, "gemm_flops_per_s": spread([limit_per_s * 108_864]),
+                      "sequences_per_s": limit_per_s},
+        "latency": {"runtime (default)": {"median_us": 15.0, "p99_us": 30.0}},
+        "end_to_end": {"wall_s": both(1.0, 10.0)},
+        "cold_start": {"wall_s": both(0.1, 3.0), "peak_rss_mb": both(40.0, 600.0)},
+        "memory": {"100000": {"peak_rss_mb": 50.0}, "10000000": {"peak_rss_mb": 52.0}},
+    }
+
+
+def test_summary_states_the_share_of_the_cpu_limit():
+    rows = {name.strip(): (value, target, outcome)
+            for name, value, target, outcome in summarise(_results(1.2e6, 2.4e6))}
+    value, target, outcome = rows["share of the CPU's limit"]
+    assert value.startswith("50% of 2.40 M/s") and target == ">= 40%" and outcome == "met"
+    assert rows["throughput, batch >= 1024 (default)"][2] == "missed (1.67x off)"
+    assert rows["vs keras predict, same batch"][2] == "met"
+    low = {name.strip(): outcome for name, _, _, outcome in summarise(_results(0.6e6, 2.4e6))}
+    assert low["share of the CPU's limit"] == "missed (1.60x off)"
