@@ -133,9 +133,12 @@ class TrainingStrings:
         self.score = score
         self.n_bits = n_bits
         n = config.examples_per_epoch
-        self.inputs = tf.Variable(tf.zeros((n, n_bits, 1), tf.float32), trainable=False,
-                                  name="epoch_inputs")
-        self.counts = tf.Variable(tf.zeros((n,), tf.int64), trainable=False, name="epoch_counts")
+        # On the CPU, where tf.data runs: a dataset cannot read a variable held on a GPU.
+        with tf.device("/CPU:0"):
+            self.inputs = tf.Variable(tf.zeros((n, n_bits, 1), tf.float32), trainable=False,
+                                      name="epoch_inputs")
+            self.counts = tf.Variable(tf.zeros((n,), tf.int64), trainable=False,
+                                      name="epoch_counts")
 
     def __len__(self) -> int:
         return self.config.steps_per_epoch
