@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_count, default=defaults.seed,
                         help="seed of the parity check's random strings (default: %(default)s)")
     parser.add_argument("--n-random", type=_count, default=defaults.n_random, metavar="N",
-                        help="uniformly random strings, and as many left-padded short ones, in the parity check (default: %(default)s)")
+                        help="uniformly random strings, and as many left-padded short ones, "
+                             "in the parity check (default: %(default)s)")
     parser.add_argument("--per-count", type=_count, default=defaults.per_count, metavar="N",
                         help="strings for each count 0..n_bits in the parity check (default: %(default)s)")
     parser.add_argument("--batch-sizes", type=_batch_sizes, default=DEFAULT_BATCH_SIZES, metavar="LIST",

@@ -40,7 +40,7 @@ from runtime.errors import ParityEdgeError
 
 from train.data import count_ones, edge_case_bits, padded_bits, stratified_bits, uniform_bits
 
-__all__ = ["ATOL", "RTOL", "parity_inputs", "check_parity", "ParityResult", "Comparison"]
+__all__ = ["ATOL", "RTOL", "TOLERANCE_RULE", "parity_inputs", "check_parity", "ParityResult", "Comparison"]
 
 # Tolerance on the logits, per row: |diff| <= ATOL + RTOL * (the row's largest |logit|).
 # Measured here (LiteRT with XNNPACK / onnxruntime against Keras, 11,227 strings):
@@ -53,6 +53,8 @@ __all__ = ["ATOL", "RTOL", "parity_inputs", "check_parity", "ParityResult", "Com
 # (tests/test_export.py) breaks both limits by orders of magnitude.
 ATOL = 1e-4
 RTOL = 1e-5
+# The rule in words, as the reports state it.
+TOLERANCE_RULE = "per row: max |candidate - reference| <= atol + rtol * max |reference|"
 
 # How many disagreeing strings a comparison keeps as examples.
 _EXAMPLES = 10
@@ -111,25 +113,29 @@ class Comparison:
     min_reference_gap: float | None = None
     examples: list[dict] = dataclasses.field(default_factory=list)
 
+    def _worst(self, key: str, pick=max) -> float | None:
+        """The worst of one figure over the batch sizes (None before any has run)."""
+        return pick((f[key] for f in self.by_batch_size.values()), default=None)
+
     @property
     def max_abs_diff(self) -> float | None:
-        return max((f["max_abs_diff"] for f in self.by_batch_size.values()), default=None)
+        return self._worst("max_abs_diff")
 
     @property
     def max_rel_diff(self) -> float | None:
-        return max((f["max_rel_diff"] for f in self.by_batch_size.values()), default=None)
+        return self._worst("max_rel_diff")
 
     @property
     def max_scaled_diff(self) -> float | None:
-        return max((f["max_scaled_diff"] for f in self.by_batch_size.values()), default=None)
+        return self._worst("max_scaled_diff")
 
     @property
     def tolerance_used(self) -> float | None:
-        return max((f["tolerance_used"] for f in self.by_batch_size.values()), default=None)
+        return self._worst("tolerance_used")
 
     @property
     def count_agreement(self) -> float | None:
-        return min((f["count_agreement"] for f in self.by_batch_size.values()), default=None)
+        return self._worst("count_agreement", min)
 
     @property
     def passed(self) -> bool:
@@ -211,7 +217,7 @@ class ParityResult:
     def to_dict(self) -> dict:
         return {
             "passed": self.passed, "atol": self.atol, "rtol": self.rtol,
-            "tolerance": "per row: max |candidate - reference| <= atol + rtol * max |reference|",
+            "tolerance": TOLERANCE_RULE,
             "reference": self.reference,
             "batch_sizes": list(self.batch_sizes), "inputs": dict(self.set_sizes),
             "n_inputs": sum(self.set_sizes.values()),

@@ -196,11 +196,13 @@ def _rounded(seconds: dict[str, float]) -> dict[str, float]:
 
 def _parity_summary(result) -> dict:
     """The manifest's parity section: the verdict and each candidate's headline figures."""
+    from .parity import TOLERANCE_RULE
+
     figures = ("passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "max_rel_diff",
                "count_agreement", "count_accuracy", "min_reference_gap")
     return {
         "passed": result.passed, "atol": result.atol, "rtol": result.rtol,
-        "tolerance": "per row: max |candidate - reference| <= atol + rtol * max |reference|",
+        "tolerance": TOLERANCE_RULE,
         "reference": result.reference,
         "report": REPORT_NAME, "n_inputs": sum(result.set_sizes.values()),
         "inputs": dict(result.set_sizes), "batch_sizes": list(result.batch_sizes),

@@ -235,6 +235,12 @@ def _results(batches, predictor):
     results of every line before it, as it would one batch at a time.
     """
     pending = deque()  # (batch, future), at most one
+
+    def finished():
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
     try:
         while True:
             try:
@@ -242,24 +248,16 @@ def _results(batches, predictor):
             except StopIteration:
                 break
             except Exception:
-                while pending:
-                    done, future = pending.popleft()
-                    yield done, future.result()
+                yield from finished()
                 raise
             if batch.windows.bits.shape[0] > predictor.batch_size:
                 future = predictor.submit(batch.windows)
-                while pending:
-                    done, earlier = pending.popleft()
-                    yield done, earlier.result()
+                yield from finished()
                 pending.append((batch, future))
             else:
-                while pending:
-                    done, earlier = pending.popleft()
-                    yield done, earlier.result()
+                yield from finished()
                 yield batch, predictor.predict(batch.windows)
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+        yield from finished()
     finally:
         for _, future in pending:
             future.cancel()  # stopped early (an error, Ctrl-C): the threads stop too

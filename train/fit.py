@@ -208,6 +208,8 @@ class Backup(keras.callbacks.BackupAndRestore):
     is the last epoch whose save finished.
     """
 
+    METADATA_NAME = "training_metadata.json"
+
     def __init__(self, backup_dir: Path):
         super().__init__(str(backup_dir), delete_checkpoint=False, double_checkpoint=False)
         self.directory = Path(backup_dir)
@@ -216,7 +218,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         self._load_model()
 
     def _load_model(self):
-        metadata = self.directory / "training_metadata.json"
+        metadata = self.directory / self.METADATA_NAME
         if not metadata.exists():
             return
         try:
@@ -234,7 +236,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         name = f"epoch-{self._current_epoch:05d}.weights.h5"
         with atomic_path(self.directory / name) as tmp:
             self.model.save_weights(tmp, overwrite=True)
-        write_json(self.directory / "training_metadata.json",
+        write_json(self.directory / self.METADATA_NAME,
                    {"epoch": self._current_epoch, "batch": 0, "weights": name})
         for old in self.directory.glob("*.weights.h5"):
             if old.name != name:
