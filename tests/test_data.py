@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from train.data import (CHAPTER_EXAMPLE, N_BITS, clustered_bits, count_ones, edge_case_bits,
-                        make_bits, mix_bits, padded_bits, stratified_bits, to_inputs,
-                        uniform_bits)
+                        make_bits, mix_bits, padded_bits, random_run_bits, run_bits,
+                        stratified_bits, to_inputs, uniform_bits)
 
 
 def test_labels_are_the_number_of_ones():
@@ -99,3 +99,24 @@ def test_edge_cases_have_the_expected_counts():
     assert count_ones(cases["chapter_example"])[0] % 2 == 1
     # Prefixes start at the first bit, suffixes end at the last.
     assert cases["prefix_ones"][1, 0] == 1 and cases["suffix_ones"][1, -1] == 1
+
+
+def is_one_run(row):
+    return np.count_nonzero(np.diff(np.r_[0, row, 0])) <= 2
+
+
+def test_run_bits_is_every_single_run_once():
+    bits = run_bits()
+    assert len(bits) == 1 + N_BITS * (N_BITS + 1) // 2 == len({row.tobytes() for row in bits})
+    assert all(is_one_run(row) for row in bits)
+    counts = count_ones(bits)
+    # Count k starts at each of N_BITS - k + 1 places.
+    assert all((counts == k).sum() == N_BITS - k + 1 for k in range(1, N_BITS + 1))
+
+
+def test_random_run_bits_are_single_runs_of_every_count():
+    bits = random_run_bits(20_000, np.random.default_rng(4))
+    assert all(is_one_run(row) for row in bits[:2_000])
+    assert set(count_ones(bits).tolist()) == set(range(N_BITS + 1))
+    first = np.where(bits.any(axis=1), bits.argmax(axis=1), -1)
+    assert first.max() == N_BITS - 1 and (first == 0).sum() > 100

@@ -18,17 +18,26 @@ from train.evaluate import EVAL_SEED, SET_NAMES, evaluate, evaluation_sets
 from train.fit import BACKUP_DIR, TrainError, train, validation_set
 
 REPO = Path(__file__).resolve().parents[1]
-REPORT_KEYS = {"settings", "seed", "versions", "device", "wall_time_s", "epochs_run",
-               "evaluation", "per_count_accuracy"}
-# A few seconds of training: small model, few steps, small validation; the
-# length curriculum and mining both happen, so that they are exercised too.
+REPORT_KEYS = {"settings", "seed", "versions", "machine", "device", "wall_time_s", "epochs_run",
+               "evaluation", "per_count_accuracy", "exact", "evaluation_exact", "certificate",
+               "min_margin", "strings_seen", "start"}
+# A few seconds of training: small model, few steps, small validation. It runs all
+# its epochs (no early stop), so that resuming has epochs to resume.
 TINY = dict(hidden_units=8, epochs=3, steps_per_epoch=6, batch_size=32, warmup_epochs=1,
-            curriculum_epochs=2,
-            mining_pool=1_000, mining_start=0.3, validation_uniform=300,
-            validation_per_count=4, validation_padded=200, validation_start=0.0,
-            steps_per_execution=2, verbose=0, device="cpu")
-TINY_FLAGS = [arg for key, value in TINY.items()
-              for arg in (f"--{key.replace('_', '-')}", str(value))]
+            readout_strings=400, validation_uniform=300, validation_per_count=4,
+            validation_padded=200, stop_when_exact=False, steps_per_execution=2, verbose=0,
+            device="cpu")
+def flags(settings: dict) -> list[str]:
+    """Command-line flags for ``settings`` (booleans as --name / --no-name)."""
+    out = []
+    for key, value in settings.items():
+        name = key.replace("_", "-")
+        out += [f"--{name}" if value else f"--no-{name}"] if isinstance(value, bool) \
+            else [f"--{name}", str(value)]
+    return out
+
+
+TINY_FLAGS = flags(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +81,13 @@ def test_short_run_writes_every_output(reference_run):
         assert {"n", "errors", "accuracy", "parity_accuracy"} <= set(row)
         assert isinstance(row["n"], int) and isinstance(row["errors"], int)
     assert len(on_disk["per_count_accuracy"]) == N_BITS + 1
+    assert {"cpu", "avx512", "cores"} <= set(on_disk["machine"])
+    assert on_disk["certificate"]["applicable"] is True
+    assert on_disk["exact"] == (on_disk["evaluation_exact"] and on_disk["certificate"]["proved"])
+    # The readout is fitted before the first step; then three epochs of fresh strings.
+    assert on_disk["start"]["strings"] == config.readout_strings
+    assert on_disk["strings_seen"] == config.readout_strings + 3 * config.examples_per_epoch
+    assert all({"val_errors", "proved", "proved_slack"} <= set(row) for row in on_disk["history"])
     assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The backup is removed once training completes, and no temporary files remain.
     assert sorted(p.name for p in out.iterdir()) == ["model.keras", "train_report.json",
@@ -140,7 +156,10 @@ def oracle(bits):
 def test_evaluation_sets_are_as_specified():
     sets = evaluation_sets()
     assert list(sets) == list(SET_NAMES)
-    uniform, per_count, edges, padded = (sets[name] for name in SET_NAMES)
+    uniform, per_count, edges, padded, runs = (sets[name] for name in SET_NAMES)
+    # Every single run of ones: each count 1..50 at each start, and no ones at all.
+    assert len(runs[0]) == 1 + N_BITS * (N_BITS + 1) // 2 == len({r.tobytes() for r in runs[0]})
+    assert all(np.count_nonzero(np.diff(np.r_[0, row, 0])) <= 2 for row in runs[0])
     assert uniform[0].shape == (1_000_000, N_BITS) and uniform[0].dtype == np.uint8
     assert np.array_equal(np.bincount(per_count[1], minlength=N_BITS + 1),
                           [1_000] * (N_BITS + 1))
@@ -192,6 +211,24 @@ def test_evaluate_gives_the_same_figures_in_any_batch_size(small_sets):
 
 
 # ---- command lines ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def inexact_run(tmp_path_factory):
+    """``python -m train`` on a model that cannot count: no readout fit, so the readout
+    stays at zero and every string is read as 0 ones."""
+    out = tmp_path_factory.mktemp("inexact")
+    result = run_module("train", "--out", str(out), *TINY_FLAGS, "--readout-strings", "0")
+    report = json.loads((out / "train_report.json").read_text())
+    return {**report, "returncode": result.returncode, "stderr": result.stderr}
+
+
+def test_an_inexact_model_is_written_but_never_quietly(inexact_run):
+    assert inexact_run["returncode"] == 3
+    assert "NOT exact" in inexact_run["stderr"] and "Traceback" not in inexact_run["stderr"]
+    assert inexact_run["exact"] is False and inexact_run["certificate"]["proved"] is False
+    assert inexact_run["evaluation"]["uniform"]["errors"] > 0
+    assert (Path(inexact_run["settings"]["out"]) / "model.keras").is_file()
+
 
 def run_module(*args, timeout=300, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -280,23 +317,23 @@ def test_ctrl_c_exits_130_quietly_and_make_train_resumes(tmp_path):
     assert 1 <= done < 40
 
     result = run_module("train", *flags[1:], "--validation-uniform", "300")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode in (0, 3), result.stderr
     assert f"resuming the interrupted run in {out / BACKUP_DIR}" in result.stdout
     report = json.loads((out / "train_report.json").read_text())
+    assert (result.returncode == 0) == report["exact"]
     # Ctrl-C between our bookkeeping's save and the Keras backup's leaves the backup one
     # epoch behind; that epoch is trained again.
     assert report["resumed_from_epoch"] >= done - 1 and report["epochs_run"] == 40
     assert not (out / BACKUP_DIR).exists()
 
 
-def test_evaluate_cli(tmp_path, reference_run):
-    config, _, _ = reference_run
-    model_path = str(Path(config.out) / "model.keras")
+def test_evaluate_cli(tmp_path, inexact_run):
+    model_path = str(Path(inexact_run["settings"]["out"]) / "model.keras")
     result = run_module("train.evaluate", model_path)
     assert result.returncode == 0, result.stderr
     for name in SET_NAMES:
         assert name in result.stdout
-    # An eight-unit model after a few steps is far from exact.
+    assert "NOT exact" in result.stdout
     assert run_module("train.evaluate", model_path, "--require-exact").returncode == 1
     missing = run_module("train.evaluate", str(tmp_path / "nothing.keras"))
     assert missing.returncode == 2 and "cannot load" in missing.stderr
@@ -305,16 +342,27 @@ def test_evaluate_cli(tmp_path, reference_run):
 
 # ---- the bar ---------------------------------------------------------------------------
 
+SLOW_SEEDS = (0, 3)
+
+
 @pytest.mark.slow
-def test_default_training_is_exact(tmp_path, request):
-    """``python -m train`` with default settings counts every evaluation string right."""
+@pytest.mark.parametrize("seed", SLOW_SEEDS)
+def test_default_training_is_exact_and_proved(tmp_path, request, seed):
+    """``python -m train --seed S`` with default settings counts every evaluation string
+    right, is proved exact for every string, and wins every string by at least 0.5."""
     selection = request.config.getoption("markexpr") or ""
     if "slow" not in selection or "not slow" in selection:
-        pytest.skip("full training (minutes): select it with -m slow")
-    result = run_module("train", "--out", str(tmp_path), timeout=1800)
+        pytest.skip("full training: select it with -m slow")
+    result = run_module("train", "--out", str(tmp_path), "--seed", str(seed), timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "train_report.json").read_text())
+    assert report["exact"] is True
     for name in SET_NAMES:
         assert report["evaluation"][name]["errors"] == 0, (name, report["evaluation"][name])
         assert report["evaluation"][name]["parity_accuracy"] == 1.0
+        assert report["evaluation"][name]["min_margin"] >= 0.5, (name, report["evaluation"][name])
     assert report["per_count_accuracy"] == [1.0] * (N_BITS + 1)
+    certificate = report["certificate"]
+    assert certificate["proved"] and certificate["slack"] >= 0.5, certificate
+    assert report["settings"]["hidden_units"] == 24
+    assert report["strings_seen"] <= 5_000_000

@@ -21,81 +21,61 @@ DEVICES = ("auto", "cpu", "gpu")
 class TrainConfig:
     # Where the model, the report, the plot and (while running) the backup go.
     out: str = "artifacts"
-    # One seed drives the initial weights and every training batch.
+    # One seed drives the initial weights and every training string.
     seed: int = 0
     device: str = "auto"
 
-    # The model: the chapter's Elman RNN with ReLU. 32 units rather than the
-    # chapter's 24: at 24 the runs we measured stalled at a few dozen miscounts
-    # per million strings; 32 reach zero within the time budget.
+    # The model: the chapter's Elman RNN with ReLU and its 24 units, without the
+    # recurrent bias and with non-negative input and recurrent weights, so that
+    # train.certify can prove it exact (see train.model).
     cell: str = "rnn"
-    hidden_units: int = 32
+    hidden_units: int = 24
     # Unrolling the 50 steps runs about twice as fast on a CPU as the loop; the
     # saved model is the loop form either way (same weights).
     unroll: bool = True
 
-    # The schedule. An epoch is a fixed number of steps on freshly generated
-    # strings, so no string is ever seen twice and overfitting cannot happen.
-    epochs: int = 150
-    steps_per_epoch: int = 400
+    # Soft ordinal targets (train.targets): a Gaussian of this width around the
+    # count. At the loss's optimum neighbouring counts are 1 / (2 width**2) logits
+    # apart: 2.0 for 0.5.
+    target_width: float = 0.5
+    # Strings the readout is fitted on by least squares before the first step.
+    readout_strings: int = 20_000
+
+    # Gradient training of every weight from the fitted start. An epoch is a fixed
+    # number of steps on freshly generated strings, so no string is seen twice.
+    epochs: int = 3
+    steps_per_epoch: int = 200
     batch_size: int = 256
-    # Adam, warmed up linearly, then cosine-decayed to nearly zero: the high
-    # rate finds the counter, the low tail settles it. Twice this rate made the
-    # learned counter collapse more often than it helped.
-    learning_rate: float = 5e-3
-    final_learning_rate: float = 1e-6
-    warmup_epochs: int = 2
-    # Late in training a batch's gradient norm is often above 1 (the hidden
-    # state runs into the hundreds, the loss surface is steep): clipping keeps
-    # a single batch of hard strings from throwing the counter off.
+    # Adam, warmed up linearly, then cosine-decayed. The fitted start is already
+    # close to the optimum, and a recurrent weight off by 1e-3 changes a gain over
+    # 50 steps by 5%: the steps must be small.
+    learning_rate: float = 1e-5
+    final_learning_rate: float = 1e-7
+    warmup_epochs: int = 1
     clipnorm: float = 1.0
 
-    # Length curriculum: for the first ``curriculum_epochs`` epochs the strings
-    # are shorter (from ``curriculum_start_length`` bits, growing linearly to the
-    # full length), left-padded with zeros as the runtime pads short inputs.
-    # It gets the first epochs' loss down sooner, but in our runs of 100-150
-    # epochs it ended with 2-67 miscounts per million where the plain schedule
-    # ended exact, so it is off by default.
-    curriculum_epochs: int = 0
-    curriculum_start_length: int = 10
-
-    # The mix of each epoch's strings; uniform strings fill the rest.
+    # The mix of each epoch's strings (and of the readout fit's); uniform strings
+    # fill the rest.
     stratified_fraction: float = 0.3
     clustered_fraction: float = 0.3
-    # Hard-example mining: from ``mining_start`` (a fraction of the epochs) on,
-    # this fraction of each epoch is the highest-loss strings of a fresh pool.
-    # The last miscounts are rare arrangements that random batches seldom hold.
-    hard_fraction: float = 0.3
-    mining_pool: int = 300_000
-    mining_start: float = 0.3
 
-    # Validation: its own seed, never the evaluation seed. Large and mixed, so
-    # that exact on it predicts exact on the held-out sets.
+    # Validation: its own seed, never the evaluation seed. Scored after every epoch
+    # with the proof; it decides alone for models the proof does not cover.
     validation_seed: int = 1
-    validation_uniform: int = 200_000
-    validation_per_count: int = 1_000
+    validation_uniform: int = 50_000
+    validation_per_count: int = 200
     # Short strings left-padded with zeros, as the runtime feeds short inputs.
-    validation_padded: int = 50_000
-    # Validating costs about as much as training an epoch, and an epoch before
-    # the learning rate has come down is never the best (in our runs the first
-    # exact epochs came after 85% of the schedule): validate from this fraction
-    # of the epochs on.
-    validation_start: float = 0.75
-    # Stop at the first epoch that is exact on validation with every string won
-    # by at least ``stop_margin`` (logits). Exact on a few hundred thousand
-    # strings with a thin margin still left miscounts among 1,000,000 fresh ones;
-    # the margin is what carries over. The best epoch is kept either way.
+    validation_padded: int = 20_000
+    # Stop at the first epoch that is exact on validation (and proved, where the
+    # proof applies) with every string won by at least ``stop_margin`` logits.
     stop_when_exact: bool = True
-    stop_margin: float = 0.5
+    stop_margin: float = 1.0
 
     # Steps run inside one compiled call: the whole epoch, so Python is not
     # between steps at all (same weights as one step per call, a little faster).
-    steps_per_execution: int = 400
+    steps_per_execution: int = 200
     # TensorFlow CPU threads for one op and across ops (0: TensorFlow's choice,
-    # one per core). The thread count does not change the arithmetic here: one
-    # and two threads gave bit-identical weights. On an idle 2-core machine two
-    # threads ran an epoch in 0.8 s against 1.2 s and scored 300,000 strings in
-    # 0.6 s against 0.9 s; on a machine busy with other work, 1 is the better choice.
+    # one per core). The thread count does not change the arithmetic.
     threads: int = 0
     # Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
     verbose: int = 2
@@ -110,28 +90,23 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not 1 <= self.curriculum_start_length <= 50:
-            raise ValueError("--curriculum-start-length must be in 1..50, "
-                             f"got {self.curriculum_start_length}")
-        nonnegative = ("warmup_epochs", "curriculum_epochs", "mining_pool", "validation_uniform",
+        nonnegative = ("warmup_epochs", "readout_strings", "validation_uniform",
                        "validation_per_count", "validation_padded", "threads",
                        "final_learning_rate", "clipnorm", "stop_margin")
         for name in nonnegative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+        if self.target_width <= 0:
+            raise ValueError(f"--target-width must be positive, got {self.target_width}")
         if self.learning_rate <= 0:
             raise ValueError(f"--learning-rate must be positive, got {self.learning_rate}")
         if self.warmup_epochs >= self.epochs:
             raise ValueError("--warmup-epochs must be smaller than --epochs")
-        for name in ("stratified_fraction", "clustered_fraction", "hard_fraction", "mining_start",
-                     "validation_start"):
+        for name in ("stratified_fraction", "clustered_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
         if self.stratified_fraction + self.clustered_fraction > 1.0:
             raise ValueError("--stratified-fraction + --clustered-fraction must be at most 1")
-        if self.hard_fraction > 0 and self.mining_pool < self.hard_fraction * self.examples_per_epoch:
-            raise ValueError("--mining-pool must hold at least the hard strings of an epoch "
-                             f"({int(self.hard_fraction * self.examples_per_epoch)})")
         if self.validation_uniform + self.validation_per_count + self.validation_padded == 0:
             raise ValueError("validation needs strings: --validation-uniform, "
                              "--validation-per-count or --validation-padded")
@@ -150,35 +125,30 @@ _HELP = {
     "out": "directory for model.keras, train_report.json, the curves PNG and the resume backup",
     "seed": "seed of the initial weights and of every training string",
     "device": "auto: a GPU when TensorFlow sees one, else the CPU; gpu: fail unless one is visible",
-    "cell": "recurrent cell: rnn (Elman, ReLU; the chapter's), gru or lstm",
+    "cell": "recurrent cell: rnn (Elman, ReLU; the chapter's, the one the proof covers), gru or lstm",
     "hidden_units": "width of the recurrent layer",
     "unroll": "train the recurrent layer unrolled (faster on CPU; the saved model is identical)",
-    "epochs": "most epochs to run (training stops earlier once validation is exact)",
+    "target_width": "width (in counts) of the Gaussian soft targets around the true count",
+    "readout_strings": "strings the readout is fitted on by least squares before gradient training",
+    "epochs": "most epochs of gradient training (stops earlier once exact with --stop-margin)",
     "steps_per_epoch": "optimizer steps per epoch; every epoch draws fresh strings",
     "batch_size": "strings per optimizer step",
     "learning_rate": "peak Adam learning rate, reached after the warm-up",
     "final_learning_rate": "learning rate the cosine decay ends at",
     "warmup_epochs": "epochs of linear learning-rate warm-up from zero",
     "clipnorm": "clip each gradient to this norm (0: no clipping)",
-    "curriculum_epochs": "epochs over which the strings grow from the start length to the full "
-                         "length (0: full length throughout)",
-    "curriculum_start_length": "length of the strings in the first epoch (left-padded with zeros)",
     "stratified_fraction": "share of strings whose count is uniform on 0..50",
     "clustered_fraction": "share of strings whose ones lie in a random window (runs at the start or end)",
-    "hard_fraction": "share of each epoch taken from the highest-loss strings of a fresh pool",
-    "mining_pool": "strings scored per epoch to find the hard ones",
-    "mining_start": "fraction of the epochs after which hard-example mining starts",
     "validation_seed": "seed of the validation strings (never the evaluation seed)",
     "validation_uniform": "uniform strings in the validation set",
     "validation_per_count": "strings per count 0..50 in the validation set, for each of the "
                             "stratified and clustered families",
-    "validation_start": "fraction of the epochs after which every epoch is validated "
-                        "(the last epoch always is)",
     "validation_padded": "short strings (length 1..50, left-padded with zeros) in the validation set",
-    "stop_when_exact": "stop at the first epoch that counts every validation string right "
-                       "with at least --stop-margin between the top two logits",
-    "stop_margin": "smallest gap between the winning and the runner-up logit, over all "
-                   "validation strings, that allows stopping early",
+    "stop_when_exact": "stop at the first epoch that counts every validation string right (and is "
+                       "proved, where the proof applies) with at least --stop-margin between the "
+                       "top two logits",
+    "stop_margin": "smallest gap between the winning and the runner-up logit that allows stopping "
+                   "early (the proved gap over every string, or the validation gap)",
     "steps_per_execution": "optimizer steps per compiled call",
     "threads": "TensorFlow CPU threads (0: TensorFlow's default)",
     "verbose": "Keras progress output: 0 silent, 1 bar, 2 one line per epoch",
@@ -188,9 +158,13 @@ _HELP = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train",
-        description="Train the count-the-ones RNN on generated bit strings, keep the best "
-                    "model on validation, evaluate it on held-out sets and write model.keras, "
+        description="Train the count-the-ones RNN on generated bit strings, prove it exact "
+                    "(train.certify), evaluate it on held-out sets and write model.keras, "
                     "train_report.json and training_curves.png. Interrupted runs resume.",
+        epilog="exit status: 0 exact (every evaluation string right and, for the Elman cell, "
+               "proved); 3 trained but not exact (model and report written, the report says "
+               "exact: false); 2 bad arguments or a problem the user can fix; 130 interrupted "
+               "(run the same command again to resume)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     choices = {"cell": CELLS, "device": DEVICES, "verbose": (0, 1, 2)}
     for field in dataclasses.fields(TrainConfig):

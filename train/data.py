@@ -84,6 +84,23 @@ def padded_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS) -> np.nd
     return bits
 
 
+def run_bits(n_bits: int = N_BITS) -> np.ndarray:
+    """Every string whose ones form one contiguous run: each count 1..n_bits at each start
+    position, and the string of zeros (``1 + n_bits * (n_bits + 1) / 2`` strings)."""
+    positions = np.arange(n_bits)
+    starts, stops = np.triu_indices(n_bits + 1, k=1)  # every run [start, stop)
+    runs = (positions >= starts[:, None]) & (positions < stops[:, None])
+    return np.concatenate([np.zeros((1, n_bits), bool), runs]).astype(np.uint8)
+
+
+def random_run_bits(n: int, rng: np.random.Generator, n_bits: int = N_BITS) -> np.ndarray:
+    """``n`` strings holding one run of ones, of a uniform count 0..n_bits at a uniform start."""
+    counts = rng.integers(0, n_bits + 1, size=n)
+    starts = (rng.random(n) * (n_bits - counts + 1)).astype(np.int64)
+    positions = np.arange(n_bits)[None, :]
+    return ((positions >= starts[:, None]) & (positions < (starts + counts)[:, None])).astype(np.uint8)
+
+
 def mix_bits(n: int, rng: np.random.Generator, stratified_fraction: float,
              clustered_fraction: float = 0.0, n_bits: int = N_BITS) -> np.ndarray:
     """A shuffled mix of the three sources; uniform strings fill what the fractions leave."""

@@ -12,7 +12,10 @@ validation never use (their streams are drawn from other seed sequences):
 - ``edge_cases``: the hand-picked strings of ``train.data.edge_case_bits``;
 - ``padded``: 1,000,000 strings of a random length 1..n_bits, left-padded with
   zeros: what the runtime feeds the model for a short input (a long run of
-  leading zeros is all but absent from uniform strings).
+  leading zeros is all but absent from uniform strings);
+- ``single_run``: every string whose ones form one contiguous run (each count at
+  each start position: 1,276 strings), where a counter whose gain drifts along
+  the string weighs early and late ones differently.
 
 ``python -m train.evaluate [MODEL_PATH]`` prints the figures for a saved Keras
 model. Exit status: 0 on success; 1 with ``--require-exact`` when any string is
@@ -28,15 +31,15 @@ from typing import Callable
 
 import numpy as np
 
-from train.data import (N_BITS, count_ones, edge_case_bits, padded_bits, stratified_bits,
-                        uniform_bits)
+from train.data import (N_BITS, count_ones, edge_case_bits, padded_bits, run_bits,
+                        stratified_bits, uniform_bits)
 
 EVAL_SEED = 20180131
 UNIFORM_SIZE = 1_000_000
 PER_COUNT_SIZE = 1_000
 PADDED_SIZE = 1_000_000
 BATCH_SIZE = 65_536
-SET_NAMES = ("uniform", "per_count", "edge_cases", "padded")
+SET_NAMES = ("uniform", "per_count", "edge_cases", "padded", "single_run")
 
 # Streams are tagged so that no seed given to training can reproduce them.
 _EVAL_STREAM = 3
@@ -59,7 +62,7 @@ def evaluation_sets(n_bits: int = N_BITS, seed: int = EVAL_SEED,
     edges = np.concatenate(list(edge_case_bits(n_bits).values()))
     padded = padded_bits(padded_size, padded_rng, n_bits)
     return {name: (bits, count_ones(bits))
-            for name, bits in zip(SET_NAMES, (uniform, per_count, edges, padded))}
+            for name, bits in zip(SET_NAMES, (uniform, per_count, edges, padded, run_bits(n_bits)))}
 
 
 def predict_counts(predict_logits: PredictLogits, bits: np.ndarray,
@@ -150,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train.evaluate",
         description="Count the ones with a saved Keras model on the held-out evaluation sets "
-                    "(1,000,000 uniform strings, 1,000 strings of every count, edge cases).")
+                    "(1,000,000 uniform strings, 1,000 strings of every count, edge cases, "
+                    "1,000,000 left-padded short strings, every single run of ones).")
     parser.add_argument("model_path", nargs="?", default="artifacts/model.keras",
                         help="saved Keras model (default: %(default)s)")
     parser.add_argument("--require-exact", action="store_true",

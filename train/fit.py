@@ -1,21 +1,24 @@
-"""The training run: fresh strings every epoch, strict validation, resumable, reproducible.
+"""The training run: a fitted start, fresh strings every epoch, a proof, resumable, reproducible.
 
 One call, ``train(config)``, does everything ``python -m train`` promises:
 
 1. picks the device and makes TensorFlow deterministic (same seed on the same
    machine: bit-identical weights);
-2. trains with Keras ``fit`` on strings generated per epoch from ``(seed, epoch)``,
-   mixing uniform, stratified and clustered strings: short (left-padded) ones
-   first, growing to the full length (a length curriculum), and later on the
-   highest-loss strings of a fresh pool (hard-example mining);
-3. after every epoch counts the miscounts on a large validation set of its own
-   seed, keeps the best weights, and stops once none are left;
-4. backs up weights, optimizer state and its own bookkeeping after every epoch
+2. builds the model at its near-integrator start (``train.model``) and fits the
+   readout to it by least squares (``train.targets.fit_readout``);
+3. trains every weight with Keras ``fit`` on the soft ordinal targets, on strings
+   generated per epoch from ``(seed, epoch)``, mixing uniform, stratified and
+   clustered strings;
+4. after every epoch tries to prove the model exact (``train.certify``) and counts
+   the miscounts on a validation set of its own seed, keeps the best epoch (proved
+   first, then fewest miscounts, then the widest margin), and stops once it is exact
+   with the margin asked for;
+5. backs up weights, optimizer state and its own bookkeeping after every epoch
    under ``<out>/train_backup`` (``Backup``: Keras's ``BackupAndRestore`` with
    atomic saves), so an interrupted run continues where it stopped when started
    again, whenever the interruption came;
-5. saves ``model.keras`` (the loop form of the layer), evaluates it on the
-   held-out sets, writes ``train_report.json`` and the curves, and only then
+6. saves ``model.keras`` (the loop form of the layer), proves and evaluates it on
+   the held-out sets, writes ``train_report.json`` and the curves, and only then
    removes the backup.
 
 Because an epoch's strings depend only on ``(seed, epoch)`` and on the weights
@@ -33,22 +36,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from train.certify import certify
 from train.config import TrainConfig
 from train.data import (N_BITS, clustered_bits, count_ones, mix_bits, padded_bits,
                         stratified_bits, to_inputs, uniform_bits)
 from train.evaluate import evaluate, evaluation_sets, keras_predict_logits
-from train.model import build_model
+from train.model import build_model, loop_form
 from train.report import (CURVES_NAME, MODEL_NAME, REPORT_NAME, atomic_path, build_report,
                           plot_curves, write_json)
+from train.targets import OrdinalCrossEntropy, fit_readout
 
 BACKUP_DIR = "train_backup"
 STATE_NAME = "state.json"
 BEST_WEIGHTS_NAME = "best_weights.npz"
-# Seed-sequence tags: training and validation streams can never coincide with
+# Seed-sequence tags: training, readout and validation streams can never coincide with
 # each other or with the evaluation stream (tag 3 in train.evaluate), whatever
 # seeds are chosen.
 TRAIN_STREAM = 1
 VALIDATION_STREAM = 2
+READOUT_STREAM = 4
 SCORE_BATCH = 16_384
 # Settings that change neither what is trained nor what is measured, so a
 # backup made with other values of them can still be resumed.
@@ -92,34 +98,24 @@ def validation_set(config: TrainConfig, n_bits: int = N_BITS) -> tuple[np.ndarra
     return bits, count_ones(bits)
 
 
-def per_string_loss(model: keras.Model):
-    """bits -> (cross-entropy, predicted count, top-two logit gap) of each string, batched."""
+def scorer(model: keras.Model):
+    """bits -> (predicted count, top-two logit gap) of each string, batched."""
     @tf.function(reduce_retracing=True)
-    def forward(inputs, counts):
+    def forward(inputs):
         logits = model(inputs, training=False)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(counts, logits)
         top2 = tf.math.top_k(logits, k=2).values
-        return loss, tf.argmax(logits, axis=1), top2[:, 0] - top2[:, 1]
+        return tf.argmax(logits, axis=1), top2[:, 0] - top2[:, 1]
 
-    def score(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        counts = count_ones(bits)
-        parts = []
-        for start in range(0, len(bits), SCORE_BATCH):
-            parts.append([t.numpy() for t in forward(
-                tf.constant(to_inputs(bits[start:start + SCORE_BATCH])),
-                tf.constant(counts[start:start + SCORE_BATCH]))])
+    def score(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [[t.numpy() for t in forward(tf.constant(to_inputs(bits[i:i + SCORE_BATCH])))]
+                 for i in range(0, len(bits), SCORE_BATCH)]
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     return score
 
 
 class TrainingStrings:
-    """The strings of one epoch, generated when the epoch begins.
-
-    ``prepare(epoch)`` draws them from ``(seed, epoch)``, shorter ones (left-padded)
-    during the length curriculum; from ``mining_start`` on,
-    ``hard_fraction`` of them are replaced by the highest-loss strings of a fresh
-    pool, scored with the weights the epoch starts from.
+    """The strings of one epoch, generated when the epoch begins from ``(seed, epoch)``.
 
     They live in two TensorFlow variables that ``dataset()`` slices batch by batch,
     so ``fit`` reads them inside its compiled loop: about a fifth faster per epoch
@@ -128,9 +124,8 @@ class TrainingStrings:
     written the epoch's strings.
     """
 
-    def __init__(self, config: TrainConfig, score, n_bits: int = N_BITS):
+    def __init__(self, config: TrainConfig, n_bits: int = N_BITS):
         self.config = config
-        self.score = score
         self.n_bits = n_bits
         n = config.examples_per_epoch
         # On the CPU, where tf.data runs: a dataset cannot read a variable held on a GPU.
@@ -153,35 +148,11 @@ class TrainingStrings:
 
         return tf.data.Dataset.range(len(self)).map(batch)
 
-    def mining(self, epoch: int) -> bool:
-        c = self.config
-        return c.hard_fraction > 0 and epoch >= c.mining_start * c.epochs
-
-    def length(self, epoch: int) -> int:
-        """Bits that may be non-zero in this epoch's strings (the curriculum)."""
-        c = self.config
-        if epoch >= c.curriculum_epochs:
-            return self.n_bits
-        start = min(c.curriculum_start_length, self.n_bits)
-        return start + (self.n_bits - start) * epoch // c.curriculum_epochs
-
     def prepare(self, epoch: int) -> None:
         c = self.config
-        n = c.examples_per_epoch
         rng = np.random.default_rng([c.seed, TRAIN_STREAM, epoch])
-        length = self.length(epoch)
-        bits = np.zeros((n, self.n_bits), np.uint8)
-        # Short strings are left-padded with zeros: the ones sit at the end.
-        bits[:, self.n_bits - length:] = mix_bits(n, rng, c.stratified_fraction,
-                                                  c.clustered_fraction, length)
-        if self.mining(epoch):
-            pool = mix_bits(c.mining_pool, rng, c.stratified_fraction, c.clustered_fraction,
-                            self.n_bits)
-            losses, _, _ = self.score(pool)
-            n_hard = int(c.hard_fraction * n)
-            hardest = np.sort(np.argpartition(-losses, n_hard - 1)[:n_hard])
-            bits[:n_hard] = pool[hardest]
-            bits = bits[rng.permutation(n)]
+        bits = mix_bits(c.examples_per_epoch, rng, c.stratified_fraction, c.clustered_fraction,
+                        self.n_bits)
         self.inputs.assign(to_inputs(bits))
         self.counts.assign(count_ones(bits))
 
@@ -243,15 +214,42 @@ class Backup(keras.callbacks.BackupAndRestore):
                 old.unlink(missing_ok=True)
 
 
-class Validation(keras.callbacks.Callback):
-    """Counts validation miscounts each epoch, keeps the best weights, stops when exact.
+def judge(model: keras.Model, score, bits: np.ndarray, counts: np.ndarray) -> dict:
+    """The proof and the validation figures of the model as it is now."""
+    certificate = certify(model)
+    predicted, margins = score(bits)
+    right = predicted == counts
+    return {"val_errors": int((~right).sum()),
+            "val_min_margin": float(margins[right].min()) if right.any() else None,
+            "proved": certificate.proved if certificate.applicable else None,
+            "proved_margin": certificate.margin if certificate.proved else None,
+            "proved_slack": certificate.slack if certificate.proved else None}
 
-    Its bookkeeping (history, best epoch, best weights) is saved beside the
-    Keras backup, so a resumed run continues the same curves and the same best.
+
+def rank(figures: dict) -> tuple:
+    """Sort key of an epoch, smallest best: proved first (where the proof applies), then
+    fewest validation miscounts, then the widest margin (proved, else validation)."""
+    margin = figures["proved_slack"] if figures["proved"] else figures["val_min_margin"]
+    return (figures["proved"] is False, figures["val_errors"],
+            -margin if margin is not None else np.inf)
+
+
+def exact_with_margin(figures: dict, margin: float) -> bool:
+    """Exact on validation, proved where the proof applies, every string won by ``margin``."""
+    won_by = figures["proved_slack"] if figures["proved"] else figures["val_min_margin"]
+    return (figures["val_errors"] == 0 and figures["proved"] is not False
+            and won_by is not None and won_by >= margin)
+
+
+class Validation(keras.callbacks.Callback):
+    """Proves and validates after each epoch, keeps the best weights, stops when exact.
+
+    Its bookkeeping (history, best epoch, best weights, the readout fit) is saved beside
+    the Keras backup, so a resumed run continues the same curves and the same best.
     """
 
     def __init__(self, config: TrainConfig, bits: np.ndarray, counts: np.ndarray, score,
-                 backup_dir: Path, state: dict | None):
+                 backup_dir: Path, state: dict | None, start: dict | None = None):
         super().__init__()
         self.config = config
         self.bits, self.counts = bits, counts
@@ -260,6 +258,7 @@ class Validation(keras.callbacks.Callback):
         self.history: list[dict] = list(state["history"]) if state else []
         self.best_epoch: int | None = state["best_epoch"] if state else None
         self.best_key = tuple(state["best_key"]) if state and state["best_key"] else None
+        self.start = state["start"] if state else start
         self.best_weights = None
         self.first_epoch: int | None = None
         self.settings = comparable_settings(config)
@@ -280,53 +279,20 @@ class Validation(keras.callbacks.Callback):
             self.first_epoch = epoch
             self.history = [row for row in self.history if row["epoch"] < epoch]
 
-    def due(self, epoch: int) -> bool:
-        c = self.config
-        return epoch >= c.validation_start * c.epochs or epoch == c.epochs - 1
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        row = {"epoch": epoch, "loss": float(logs.get("loss", np.nan)),
-               "accuracy": float(logs.get("accuracy", np.nan)),
-               "val_loss": None, "val_errors": None, "val_min_margin": None,
-               "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
-        # Wall time since the previous epoch's validation: this epoch's strings,
-        # steps and validation, and the previous epoch's backup.
+        figures = judge(self.model, self.score, self.bits, self.counts)
+        # Wall time since the previous epoch ended: this epoch's strings, steps and
+        # validation, and the previous epoch's backup.
         now = time.perf_counter()
-        row["seconds"] = round(now - self.last_epoch_end, 3)
+        row = {"epoch": epoch, "loss": float(logs.get("loss", np.nan)),
+               "accuracy": float(logs.get("accuracy", np.nan)), **figures,
+               "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
+               "seconds": round(now - self.last_epoch_end, 3)}
         self.last_epoch_end = now
-        if not self.due(epoch):
-            self.history.append(row)
-            self.save_state(finished=False)
-            return
-        # A quarter first (the set is shuffled): when it alone already holds more
-        # miscounts than the best epoch, this epoch can be neither the best nor
-        # the last, and the other three quarters are not worth their time.
-        quarter = len(self.bits) // 4
-        first = self.score(self.bits[:quarter])
-        errors = int((first[1] != self.counts[:quarter]).sum())
-        if self.best_key is not None and errors > self.best_key[0]:
-            logs["val_errors_in_quarter"] = errors
-            row["val_errors_in_quarter"] = errors
-            self.history.append(row)
-            self.save_state(finished=False)
-            return
-        rest = self.score(self.bits[quarter:])
-        losses, predicted, margins = (np.concatenate(pair) for pair in zip(first, rest))
-        errors = int((predicted != self.counts).sum())
-        val_loss = float(losses.mean())
-        # The smallest gap between the winning logit and the runner-up, over
-        # strings counted right: how close the epoch came to one more miscount.
-        right = margins[predicted == self.counts]
-        margin = float(right.min()) if right.size else None
-        logs["val_loss"] = val_loss
-        logs["val_errors"] = errors
-        if margin is not None:
-            logs["val_min_margin"] = margin
-        row.update(val_loss=val_loss, val_errors=errors, val_min_margin=margin)
+        logs.update({k: v for k, v in figures.items() if isinstance(v, (int, float))})
         self.history.append(row)
-        # Fewest miscounts first; among equals, the widest margin.
-        key = (errors, -margin if margin is not None else np.inf)
+        key = rank(figures)
         if self.best_key is None or key < tuple(self.best_key):
             self.best_key, self.best_epoch = key, epoch
             self.best_weights = self.model.get_weights()
@@ -334,16 +300,15 @@ class Validation(keras.callbacks.Callback):
             with atomic_path(self.backup_dir / BEST_WEIGHTS_NAME) as tmp:
                 np.savez(tmp, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
         self.save_state(finished=False)
-        if (self.config.stop_when_exact and errors == 0
-                and margin is not None and margin >= self.config.stop_margin):
+        if self.config.stop_when_exact and exact_with_margin(figures, self.config.stop_margin):
             self.model.stop_training = True
 
     def save_state(self, finished: bool) -> None:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.backup_dir / STATE_NAME, {
             "settings": self.settings, "history": self.history, "best_epoch": self.best_epoch,
-            "best_key": list(self.best_key) if self.best_key else None, "finished": finished,
-            "wall_time_s": self.wall_time_before + time.time() - self.started})
+            "best_key": list(self.best_key) if self.best_key else None, "start": self.start,
+            "finished": finished, "wall_time_s": self.wall_time_before + time.time() - self.started})
 
 
 def comparable_settings(config: TrainConfig) -> dict:
@@ -380,11 +345,9 @@ def schedule(config: TrainConfig) -> keras.optimizers.schedules.LearningRateSche
         warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
 
 
-def save_model(model: keras.Model, config: TrainConfig, path: Path) -> keras.Model:
+def save_model(model: keras.Model, path: Path) -> keras.Model:
     """Save the loop form of the trained layer (what the chapter builds), atomically."""
-    n_bits = model.input_shape[1]
-    saved = build_model(config.cell, config.hidden_units, n_bits, unroll=False)
-    saved.set_weights(model.get_weights())
+    saved = loop_form(model)
     with atomic_path(path) as tmp:
         saved.save(tmp)
     return saved
@@ -404,6 +367,15 @@ def limit_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
         pass
+
+
+def fitted_start(model: keras.Model, config: TrainConfig, score, val_bits, val_counts) -> dict:
+    """Fit the readout to the initial state from data; return the fit's figures."""
+    rng = np.random.default_rng([config.seed, READOUT_STREAM])
+    bits = mix_bits(config.readout_strings, rng, config.stratified_fraction,
+                    config.clustered_fraction)
+    fit = fit_readout(model, bits, config.target_width) if config.readout_strings else {}
+    return {**fit, **judge(model, score, val_bits, val_counts)}
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None,
@@ -428,17 +400,23 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
         print(f"resuming the interrupted run in {backup_dir} "
               f"({len(state['history'])} epochs done)")
 
+    n_classes = N_BITS + 1
     model = build_model(config.cell, config.hidden_units, N_BITS, unroll=config.unroll,
                         seed=config.seed)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule(config), clipnorm=config.clipnorm or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=OrdinalCrossEntropy(config.target_width, n_classes),
         metrics=["accuracy"], steps_per_execution=config.steps_per_execution)
 
-    score = per_string_loss(model)
-    strings = TrainingStrings(config, score)
+    score = scorer(model)
     val_bits, val_counts = validation_set(config)
-    validation = Validation(config, val_bits, val_counts, score, backup_dir, state)
+    # A resumed run takes its weights from the backup, fitted readout included.
+    start = None if state else fitted_start(model, config, score, val_bits, val_counts)
+    if start and config.verbose:
+        print(f"readout fitted on {start.get('strings', 0):,} strings: {start['val_errors']} "
+              f"validation miscounts, proved: {start['proved']}")
+    strings = TrainingStrings(config)
+    validation = Validation(config, val_bits, val_counts, score, backup_dir, state, start)
     finished = bool(state and state.get("finished"))
     if not finished:
         # Order matters: our bookkeeping is saved before the Keras backup marks
@@ -455,11 +433,14 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     if validation.best_weights is not None:
         model.set_weights(validation.best_weights)
 
-    saved = save_model(model, config, out / MODEL_NAME)
+    saved = save_model(model, out / MODEL_NAME)
+    certificate = certify(saved)
     evaluation = evaluate(keras_predict_logits(saved), sets or evaluation_sets(N_BITS))
+    strings_seen = config.readout_strings + len(validation.history) * config.examples_per_epoch
     report = build_report(config.to_dict(), device, time.time() - started,
                           validation.wall_time_before + time.time() - started,
-                          validation.history, validation.best_epoch, evaluation, resumed_from)
+                          validation.history, validation.best_epoch, evaluation, resumed_from,
+                          certificate.to_dict(), validation.start, strings_seen)
     write_json(out / REPORT_NAME, report)
     plot_curves(out / CURVES_NAME, validation.history, validation.best_epoch)
     shutil.rmtree(backup_dir, ignore_errors=True)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 REPORT_NAME = "train_report.json"
 CURVES_NAME = "training_curves.png"
 MODEL_NAME = "model.keras"
@@ -63,14 +65,42 @@ def library_versions() -> dict[str, str]:
             "matplotlib": matplotlib.__version__, "platform": platform.platform()}
 
 
+def machine() -> dict:
+    """The CPU: the same seed trains bit-identical weights only on the same instruction set
+    (TensorFlow's kernels sum in another order with and without AVX-512)."""
+    model, flags = platform.processor() or None, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    return {"cpu": model, "avx512": "avx512f" in flags if flags else None,
+            "avx2": "avx2" in flags if flags else None, "cores": os.cpu_count(),
+            "machine": platform.machine()}
+
+
 def build_report(settings: dict, device: str, wall_time_s: float, total_wall_time_s: float,
-                 history: list[dict],
-                 best_epoch: int | None, evaluation: dict, resumed_from_epoch: int) -> dict:
-    """The report other stages read: the keys below are a contract, do not rename them."""
+                 history: list[dict], best_epoch: int | None, evaluation: dict,
+                 resumed_from_epoch: int, certificate: dict, start: dict | None,
+                 strings_seen: int) -> dict:
+    """The report other stages read: the keys below are a contract, do not rename them.
+
+    ``exact``: every evaluation string counted right and, where the proof applies (the
+    Elman cell), proved for every string of the window.
+    """
+    proved_or_not_needed = certificate["proved"] or not certificate["applicable"]
     return {
         "settings": settings,
         "seed": settings["seed"],
         "versions": library_versions(),
+        "machine": machine(),
         "device": device,
         # This invocation; with the interrupted runs it resumed, in the next key.
         "wall_time_s": round(wall_time_s, 2),
@@ -79,36 +109,40 @@ def build_report(settings: dict, device: str, wall_time_s: float, total_wall_tim
         "resumed_from_epoch": resumed_from_epoch,
         # 1-based, as Keras prints it.
         "best_epoch": None if best_epoch is None else best_epoch + 1,
-        "exact": evaluation["exact"],
+        "exact": bool(evaluation["exact"] and proved_or_not_needed),
+        "evaluation_exact": bool(evaluation["exact"]),
+        "certificate": certificate,
         "evaluation": {name: row for name, row in evaluation.items()
                        if isinstance(row, dict)},
+        "min_margin": min((row["min_margin"] for row in evaluation.values()
+                           if isinstance(row, dict) and row["n"]), default=None),
+        # Strings the weights were fitted on: the readout's least squares and every epoch.
+        "strings_seen": strings_seen,
+        # The state after the readout fit, before the first gradient step.
+        "start": start,
         "per_count_accuracy": evaluation["per_count_accuracy"],
         "history": history,
     }
 
 
 def plot_curves(path: Path | str, history: list[dict], best_epoch: int | None = None) -> None:
-    """Loss (log scale) and validation errors per epoch, as a PNG."""
+    """Loss (log scale), validation miscounts and the proved margin per epoch, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] + 1 for row in history]
-    # Epochs whose validation stopped after a quarter (already worse than the
-    # best) have no full figures; they are left out of the validation curves.
-    validated = [row for row in history if row["val_errors"] is not None]
-    val_epochs = [row["epoch"] + 1 for row in validated]
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_loss.semilogy(epochs, [row["loss"] for row in history], label="training loss")
-    ax_loss.semilogy(val_epochs, [row["val_loss"] for row in validated], label="validation loss")
+    ax_loss.semilogy(epochs, [row["loss"] for row in history], marker="o", label="training loss")
     ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("softmax cross-entropy")
+    ax_loss.set_ylabel("cross-entropy against the soft targets")
     ax_loss.legend()
     ax_loss.grid(True, which="both", alpha=0.3)
     # Errors rather than accuracy: the interesting range is 0 to a few hundred of
-    # several hundred thousand strings, invisible on an accuracy axis.
-    ax_err.semilogy(val_epochs, [row["val_errors"] + 1 for row in validated], color="C2")
+    # tens of thousands of strings, invisible on an accuracy axis.
+    ax_err.semilogy(epochs, [row["val_errors"] + 1 for row in history], color="C2", marker="o",
+                    label="validation miscounts + 1")
     ax_err.set_xlim(ax_loss.get_xlim())
     ax_err.set_xlabel("epoch")
     ax_err.set_ylabel("validation miscounts + 1")
@@ -116,9 +150,10 @@ def plot_curves(path: Path | str, history: list[dict], best_epoch: int | None = 
     if best_epoch is not None:
         for ax in (ax_loss, ax_err):
             ax.axvline(best_epoch + 1, color="k", linestyle=":", label="kept")
-    ax_acc = ax_err.twinx()
-    ax_acc.plot(epochs, [row["accuracy"] for row in history], color="C1", alpha=0.6)
-    ax_acc.set_ylabel("training accuracy", color="C1")
+    ax_gap = ax_err.twinx()
+    ax_gap.plot(epochs, [row["proved_slack"] if row.get("proved") else np.nan for row in history],
+                color="C1", marker="s")
+    ax_gap.set_ylabel("proved smallest top-2 gap (logits)", color="C1")
     fig.suptitle("count-the-ones RNN: training curves")
     fig.tight_layout()
     with atomic_path(path) as tmp:
