@@ -13,8 +13,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EPILOG = f"""\
 exit codes:
   0    everything passed; the artifacts and manifest.json were published
-  1    failed: missing or unreadable model, a conversion that cannot be done, or a failed
-       parity check; the previous artifacts are left exactly as they were
+  1    failed: missing or unreadable model, a model its training report does not show exact
+       (without --allow-inexact), a conversion that cannot be done, a failed parity check or
+       a miscount in the soak; the previous artifacts are left exactly as they were
        (a failed check's report: <out>/parity_report.failed.json)
   2    usage: bad flags or flag values
   130  interrupted (Ctrl-C); nothing was published
@@ -66,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX graph form: the unrolled twin, or the recurrent layer as tf2onnx "
                              "converts it (a Loop, or the LSTM operator); auto: the faster one for "
                              "the model's cell (default: %(default)s)")
+    parser.add_argument("--allow-inexact", action="store_true",
+                        help="export a model whose training report does not say it counts exactly "
+                             "(or that has none); the manifest records it")
+    parser.add_argument("--soak", type=_count, default=0, metavar="N",
+                        help="before publishing, count N fresh strings through each file with the "
+                             "runtime (export.soak); one miscount fails the export (default: 0, none)")
+    parser.add_argument("--soak-seed", type=_count, default=None, metavar="S",
+                        help="seed of the soak's strings (default: a fresh one, recorded in the manifest)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's and the converters' own log output")
     return parser
@@ -83,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = ExportConfig(out=args.out, model=args.model, seed=args.seed, n_random=args.n_random,
                               per_count=args.per_count, batch_sizes=args.batch_sizes,
-                              onnx_graph=args.onnx_graph)
+                              onnx_graph=args.onnx_graph, allow_inexact=args.allow_inexact,
+                              soak=args.soak, soak_seed=args.soak_seed)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"python -m export: error: {exc}", file=sys.stderr)
@@ -102,12 +112,19 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_export(config, log=print, quiet=not args.verbose)
         for line in outcome.parity.lines():
             print(f"parity: {line}")
+        for fmt, result in (outcome.soak or {}).items():
+            for family in result["families"].values():
+                for string in family["examples"]:
+                    print(f"soak: {fmt}: miscounted {string} ({string.count('1')} ones)")
         if not outcome:
             print(f"export: FAILED: nothing published; {config.out} is unchanged; "
                   f"report: {outcome.report_path}", file=sys.stderr)
             return EXIT_FAILED
         print(f"export: published {', '.join(p.name for p in outcome.published)} to {config.out} "
               f"in {outcome.seconds['total']:.1f} s")
+        exactness = outcome.manifest["exactness"]
+        print(f"export: {'exact' if exactness['exact'] else 'NOT EXACT (--allow-inexact)'}: "
+              f"{exactness['claim']}")
         return EXIT_OK
     except ParityEdgeError as exc:
         print(f"export: {exc}", file=sys.stderr)

@@ -48,13 +48,21 @@ class ExportConfig:
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     # Graph form of the ONNX file: "auto" (ONNX_GRAPH_FOR_CELL) or one of GRAPH_FORMS.
     onnx_graph: str = "auto"
+    # Export a model whose training report does not say it is exact (or that has no
+    # report); the manifest then says so. Off: such a model is refused.
+    allow_inexact: bool = False
+    # Fresh strings to count through each converted file with the runtime before
+    # publishing (export.soak); any miscount fails the export. 0: no soak.
+    soak: int = 0
+    # Seed of the soak's strings; None draws a fresh one (recorded in the manifest).
+    soak_seed: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
         if self.model is not None:
             object.__setattr__(self, "model", Path(self.model))
         problems = []
-        for name in ("seed", "n_random", "per_count"):
+        for name in ("seed", "n_random", "per_count", "soak"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 problems.append(f"{name.replace('_', '-')} must be a non-negative integer, got {value!r}")
@@ -65,6 +73,8 @@ class ExportConfig:
         if self.onnx_graph not in ("auto", *GRAPH_FORMS):
             problems.append(f"onnx-graph must be one of auto, {', '.join(GRAPH_FORMS)}, "
                             f"got {self.onnx_graph!r}")
+        if self.soak_seed is not None and (not isinstance(self.soak_seed, int) or self.soak_seed < 0):
+            problems.append(f"soak-seed must be a non-negative integer, got {self.soak_seed!r}")
         if problems:
             raise UsageError("; ".join(problems))
 
@@ -81,4 +91,5 @@ class ExportConfig:
         """JSON-ready settings, with the model path resolved."""
         return {"out": str(self.out), "model": str(self.model_path), "seed": self.seed,
                 "n_random": self.n_random, "per_count": self.per_count,
-                "batch_sizes": list(self.batch_sizes), "onnx_graph": self.onnx_graph}
+                "batch_sizes": list(self.batch_sizes), "onnx_graph": self.onnx_graph,
+                "allow_inexact": self.allow_inexact, "soak": self.soak, "soak_seed": self.soak_seed}

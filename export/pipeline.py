@@ -6,9 +6,16 @@
    checker) and embed a description in it.
 3. Run the parity check: the Keras model against each file, loaded through the runtime's own
    backends (which proves the file runs without TensorFlow).
-4. Only when everything passed: write ``parity_report.json`` and ``manifest.json`` and move
+4. With ``soak``: count that many fresh strings through each file with the runtime
+   (``export.soak``); one miscount fails the export.
+5. Only when everything passed: write ``parity_report.json`` and ``manifest.json`` and move
    the files into place, manifest last. Otherwise publish nothing, and write the report as
    ``parity_report.failed.json`` (atomically) so the reasons can be read.
+
+Before any of it, the model must be exact by its own training report (``exact: true``,
+for this very file), unless ``allow_inexact``: ``python -m train`` writes an inexact model
+for inspection, and ``make train export`` must not ship it. The proof (``train.certify``)
+is run again on the model, and the manifest records it with the rest of the evidence.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class ExportOutcome:
     published: list[Path]
     manifest: dict | None
     seconds: dict[str, float]
+    soak: dict | None = None  # format -> export.soak figures, when a soak ran
 
     def __bool__(self) -> bool:
         return self.passed
@@ -103,20 +111,29 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
     if config.out.exists() and not config.out.is_dir():
         raise ExportError(f"{config.out}: exists and is not a directory")
 
+    from . import manifest
+
+    report_path = model_path.parent / TRAIN_REPORT_NAME
+    training = manifest.read_training_report(report_path)
+    source = {"file": model_path.name, "sha256": manifest.sha256_of(model_path),
+              "size_bytes": model_path.stat().st_size}
+    manifest.check_exact(training, model_path, source["sha256"], config.allow_inexact)
+
     with _native_stderr_captured(quiet):
+        from train.certify import certify
         from train.model import unrolled_twin
 
         from runtime.backends import open_backend
+        from runtime.predictor import Predictor
 
-        from . import convert, manifest
+        from . import convert
         from .keras_backend import KerasBackend, describe_model, load_keras_model
         from .parity import check_parity, parity_inputs
+        from .soak import soak
 
         model = load_keras_model(model_path)
         info = describe_model(model)
-    training = manifest.read_training_report(model_path.parent / TRAIN_REPORT_NAME)
-    source = {"file": model_path.name, "sha256": manifest.sha256_of(model_path),
-              "size_bytes": model_path.stat().st_size}
+    certificate = certify(model).to_dict()
     seconds["load"] = time.perf_counter() - started
     log(f"export: {model_path}: {info.cell}, {info.hidden_units} units, {info.n_bits} bits")
 
@@ -165,14 +182,29 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
             result = check_parity(reference, candidates, sets, config.batch_sizes)
         seconds["parity"] = time.perf_counter() - t0
 
-        report = {"passed": result.passed, "model": str(model_path), "source": source,
-                  "settings": config.to_dict(), "cell": info.cell, "hidden_units": info.hidden_units,
-                  "n_bits": info.n_bits, **result.to_dict()}
-        if not result:
+        soaked = None
+        if result and config.soak:
+            t0 = time.perf_counter()
+            soaked = {}
+            for fmt in ARTIFACT_FILES:
+                predictor = Predictor(open_backend(fmt, staging.path / ARTIFACT_FILES[fmt]))
+                soaked[fmt] = soak(lambda bits: predictor.predict(bits).counts, config.soak,
+                                   config.soak_seed)
+                log(f"export: {fmt}: soak: {soaked[fmt]['errors']} miscounts in "
+                    f"{soaked[fmt]['strings']:,} fresh strings, {soaked[fmt]['seconds']:.0f} s")
+            seconds["soak"] = time.perf_counter() - t0
+        passed = bool(result) and not any(r["errors"] for r in (soaked or {}).values())
+
+        parity = result.to_dict()
+        report = {"passed": passed, "parity_passed": parity.pop("passed"), "model": str(model_path),
+                  "source": source, "settings": config.to_dict(), "cell": info.cell,
+                  "hidden_units": info.hidden_units, "n_bits": info.n_bits,
+                  "certificate": certificate, "soak": soaked, **parity}
+        if not passed:
             failed_path = config.out / FAILED_REPORT_NAME
             replace_atomically(failed_path, report)
             seconds["total"] = time.perf_counter() - started
-            return ExportOutcome(False, result, failed_path, [], None, _rounded(seconds))
+            return ExportOutcome(False, result, failed_path, [], None, _rounded(seconds), soaked)
 
         artifacts = {fmt: manifest.artifact_entry(staging.path / name, fmt, converters[fmt],
                                                   opsets[fmt], graph=graphs[fmt],
@@ -180,14 +212,16 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                      for fmt, name in ARTIFACT_FILES.items()}
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started
+        exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
         document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
-                                           config.to_dict(), source, _rounded(seconds))
+                                           config.to_dict(), source, _rounded(seconds), exact)
         write_json(staging.path / manifest.MANIFEST_NAME, document)
         published = staging.commit([*ARTIFACT_FILES.values(), REPORT_NAME], last=manifest.MANIFEST_NAME)
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started
-    return ExportOutcome(True, result, config.out / REPORT_NAME, published, document, _rounded(seconds))
+    return ExportOutcome(True, result, config.out / REPORT_NAME, published, document,
+                         _rounded(seconds), soaked)
 
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:

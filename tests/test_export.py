@@ -1,7 +1,8 @@
 """The export stage: conversion, the parity check, publishing, the CLI.
 
-Tiny untrained models (8 units): conversion and parity do not need a trained model, and an
-untrained model must pass parity just the same.
+Tiny untrained models (8 units, a random readout): conversion and parity do not need a
+trained model, and an untrained model must pass parity just the same. They are not exact, so
+these exports pass ``allow_inexact``; the refusal itself is tested apart.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from runtime.errors import UsageError
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = 8
 # Small parity sets keep the tests fast; the batch sizes are the real ones.
-FAST = dict(n_random=1000, per_count=2)
-FAST_FLAGS = ["--n-random", "1000", "--per-count", "2"]
+FAST = dict(n_random=1000, per_count=2, allow_inexact=True)
+FAST_FLAGS = ["--n-random", "1000", "--per-count", "2", "--allow-inexact"]
 ARTIFACTS = ("model.tflite", "model.onnx", "manifest.json", "parity_report.json")
 
 
@@ -34,7 +35,33 @@ def _save_tiny_model(directory: Path, cell: str) -> Path:
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.keras"
-    build_model(cell, UNITS, 50, seed=1).save(path)
+    model = build_model(cell, UNITS, 50, seed=1)
+    rng = np.random.default_rng(1)
+    readout = model.get_layer("logits")
+    readout.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in readout.get_weights()])
+    model.save(path)
+    return path
+
+
+def _save_exact_model(directory: Path) -> Path:
+    """A 24-unit model with its readout fitted (proved exact), and a training report for it."""
+    from train.certify import certify
+    from train.data import make_bits
+    from train.model import build_model
+    from train.report import sha256_of
+    from train.targets import fit_readout
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model = build_model(seed=0)
+    fit_readout(model, make_bits(5_000, seed=3, stratified_fraction=0.3, clustered_fraction=0.3), 0.5)
+    certificate = certify(model)
+    assert certificate.proved
+    path = directory / "model.keras"
+    model.save(path)
+    report = {"exact": True, "evaluation_exact": True, "certificate": certificate.to_dict(),
+              "evaluation": {"uniform": {"n": 100, "errors": 0}}, "seed": 0,
+              "settings": {"hidden_units": 24}, "model_sha256": sha256_of(path)}
+    (directory / "train_report.json").write_text(json.dumps(report))
     return path
 
 
@@ -208,6 +235,71 @@ def test_training_report_figures_are_copied(tmp_path):
         read_training_report(tmp_path / "bad.json")
 
 
+# ------------------------------------------------------------------------ exactness gate
+
+def test_a_model_without_a_report_is_refused_unless_allowed(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    _save_tiny_model(out, "rnn")
+    assert main(["--out", str(out), "--n-random", "100", "--per-count", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "no training report" in err and "--allow-inexact" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["model.keras"]
+
+
+def test_a_report_that_says_inexact_is_refused(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    path = _save_exact_model(out)
+    report = json.loads((out / "train_report.json").read_text())
+    report.update(exact=False, evaluation={"uniform": {"n": 100, "errors": 7}},
+                  certificate={"proved": False, "reason": "strings with 49 ones can be read as 50"})
+    (out / "train_report.json").write_text(json.dumps(report))
+    assert main(["--out", str(out), *FAST_FLAGS[:4]]) == 1
+    err = capsys.readouterr().err
+    assert "not exact (7 miscounts" in err and "49 ones can be read as 50" in err
+    assert not (out / "manifest.json").exists()
+    # A report of another model is refused as well.
+    report.update(exact=True)
+    (out / "train_report.json").write_text(json.dumps(report))
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert main(["--out", str(out), *FAST_FLAGS[:4]]) == 1
+    assert "describes another model" in capsys.readouterr().err
+
+
+def test_an_exact_model_is_published_with_its_evidence_after_a_soak(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    _save_exact_model(out)
+    assert main(["--out", str(out), *FAST_FLAGS[:4], "--soak", "40000", "--soak-seed", "5"]) == 0
+    assert "export: exact: proved for every string" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    exactness = manifest["exactness"]
+    assert exactness["exact"] is True and exactness["exported_inexact"] is False
+    assert exactness["proof"]["proved"] is True and exactness["proof"]["margin"] > 1
+    for fmt in ("tflite", "onnx"):
+        soaked = exactness["soak"][fmt]
+        assert soaked["strings"] == 40_000 and soaked["errors"] == 0 and soaked["seed"] == 5
+        assert set(soaked["families"]) == {"uniform", "per_count", "padded", "single_run"}
+    assert manifest["recipe"]["settings"] == {"hidden_units": 24}
+
+
+def test_a_miscount_in_the_soak_fails_the_export(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    _save_tiny_model(out, "rnn")  # a random readout: it miscounts
+    assert main(["--out", str(out), *FAST_FLAGS, "--soak", "4000"]) == 1
+    captured = capsys.readouterr()
+    assert "soak: tflite: miscounted" in captured.out and "nothing published" in captured.err
+    failed = json.loads((out / "parity_report.failed.json").read_text())
+    assert failed["passed"] is False and failed["parity_passed"] is True
+    assert failed["soak"]["tflite"]["errors"] > 0
+    assert not (out / "manifest.json").exists()
+
+
+def test_an_allowed_inexact_export_says_so_in_the_manifest(exported):
+    out, _ = exported("rnn")
+    exactness = json.loads((out / "manifest.json").read_text())["exactness"]
+    assert exactness["exact"] is None and exactness["exported_inexact"] is True
+    assert exactness["proof"]["applicable"] and not exactness["proof"]["proved"]
+
+
 # ------------------------------------------------------------------------ failures publish nothing
 
 @pytest.fixture
@@ -378,7 +470,7 @@ def test_cli_bad_flags_exit_2(tmp_path):
 ])
 def test_unreadable_model_is_one_line(tmp_path, capsys, content, message):
     (tmp_path / "model.keras").write_bytes(content)
-    assert main(["--out", str(tmp_path)]) == 1
+    assert main(["--out", str(tmp_path), "--allow-inexact"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "model.keras" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]

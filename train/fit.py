@@ -43,7 +43,7 @@ from train.data import (N_BITS, clustered_bits, count_ones, mix_bits, padded_bit
 from train.evaluate import evaluate, evaluation_sets, keras_predict_logits
 from train.model import build_model, loop_form
 from train.report import (CURVES_NAME, MODEL_NAME, REPORT_NAME, atomic_path, build_report,
-                          plot_curves, write_json)
+                          plot_curves, sha256_of, write_json)
 from train.targets import OrdinalCrossEntropy, fit_readout
 
 BACKUP_DIR = "train_backup"
@@ -440,7 +440,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None,
     report = build_report(config.to_dict(), device, time.time() - started,
                           validation.wall_time_before + time.time() - started,
                           validation.history, validation.best_epoch, evaluation, resumed_from,
-                          certificate.to_dict(), validation.start, strings_seen)
+                          certificate.to_dict(), validation.start, strings_seen,
+                          sha256_of(out / MODEL_NAME))
     write_json(out / REPORT_NAME, report)
     plot_curves(out / CURVES_NAME, validation.history, validation.best_epoch)
     shutil.rmtree(backup_dir, ignore_errors=True)

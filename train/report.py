@@ -7,6 +7,7 @@ sees half a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -49,6 +50,14 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         raise
 
 
+def sha256_of(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_json(path: Path | str, data: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -89,7 +98,7 @@ def machine() -> dict:
 def build_report(settings: dict, device: str, wall_time_s: float, total_wall_time_s: float,
                  history: list[dict], best_epoch: int | None, evaluation: dict,
                  resumed_from_epoch: int, certificate: dict, start: dict | None,
-                 strings_seen: int) -> dict:
+                 strings_seen: int, model_sha256: str) -> dict:
     """The report other stages read: the keys below are a contract, do not rename them.
 
     ``exact``: every evaluation string counted right and, where the proof applies (the
@@ -99,6 +108,8 @@ def build_report(settings: dict, device: str, wall_time_s: float, total_wall_tim
     return {
         "settings": settings,
         "seed": settings["seed"],
+        # The model file this report describes: export refuses a report of another model.
+        "model_sha256": model_sha256,
         "versions": library_versions(),
         "machine": machine(),
         "device": device,
