@@ -185,13 +185,13 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         soaked = None
         if result and config.soak:
             t0 = time.perf_counter()
-            soaked = {}
-            for fmt in ARTIFACT_FILES:
-                predictor = Predictor(open_backend(fmt, staging.path / ARTIFACT_FILES[fmt]))
-                soaked[fmt] = soak(lambda bits: predictor.predict(bits).counts, config.soak,
-                                   config.soak_seed)
-                log(f"export: {fmt}: soak: {soaked[fmt]['errors']} miscounts in "
-                    f"{soaked[fmt]['strings']:,} fresh strings, {soaked[fmt]['seconds']:.0f} s")
+            predictors = {fmt: Predictor(open_backend(fmt, staging.path / name))
+                          for fmt, name in ARTIFACT_FILES.items()}
+            soaked = soak({fmt: (lambda bits, p=p: p.predict(bits).counts)
+                           for fmt, p in predictors.items()}, config.soak, config.soak_seed)
+            for fmt, figures in soaked.items():
+                log(f"export: {fmt}: soak: {figures['errors']} miscounts in "
+                    f"{figures['strings']:,} fresh strings, {figures['seconds']:.0f} s")
             seconds["soak"] = time.perf_counter() - t0
         passed = bool(result) and not any(r["errors"] for r in (soaked or {}).values())
 

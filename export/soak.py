@@ -37,37 +37,50 @@ CHUNK = 1_000_000
 EXAMPLES = 5
 
 
-def soak(predict_counts: Callable[[np.ndarray], np.ndarray], n_strings: int,
-         seed: int | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Count ``n_strings`` fresh strings with ``predict_counts`` (bits -> counts).
+def soak(counters: dict[str, Callable[[np.ndarray], np.ndarray]], n_strings: int,
+         seed: int | None = None, log: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Count ``n_strings`` fresh strings with each of ``counters`` (name -> bits -> counts).
 
-    ``seed`` None draws one from the operating system; it is recorded so the run can be
-    repeated. Returns ``{"strings", "errors", "seed", "seconds", "strings_per_second",
-    "families": {name: {"n", "errors", "examples"}}}``.
+    Every counter sees the same strings. ``seed`` None draws one from the operating system;
+    it is recorded so the run can be repeated. Returns, per counter, ``{"strings",
+    "errors", "seed", "seconds", "strings_per_second", "families": {name: {"n", "errors",
+    "examples"}}}``; ``seconds`` are the counter's own (drawing the strings is not counted).
     """
     if seed is None:
         seed = secrets.randbits(63)
-    started = time.perf_counter()
     share = -(-n_strings // len(FAMILIES))  # ceiling: at least n_strings in all
-    families = {}
-    for index, (name, draw) in enumerate(FAMILIES.items()):
+    results = {name: {"strings": 0, "errors": 0, "seed": seed, "seconds": 0.0, "families": {}}
+               for name in counters}
+    for index, (family, draw) in enumerate(FAMILIES.items()):
         rng = np.random.default_rng([seed, index])
-        done, errors, examples = 0, 0, []
+        for result in results.values():
+            result["families"][family] = {"n": 0, "errors": 0, "examples": []}
+        done = 0
         while done < share:
             bits = draw(min(CHUNK, share - done), rng)
-            wrong = np.flatnonzero(np.asarray(predict_counts(bits)) != count_ones(bits))
-            errors += len(wrong)
-            examples += ["".join(map(str, bits[i])) for i in wrong[:EXAMPLES - len(examples)]]
+            truth = count_ones(bits)
+            for name, count in counters.items():
+                started = time.perf_counter()
+                wrong = np.flatnonzero(np.asarray(count(bits)) != truth)
+                result = results[name]
+                result["seconds"] += time.perf_counter() - started
+                figures = result["families"][family]
+                figures["n"] += len(bits)
+                figures["errors"] += len(wrong)
+                figures["examples"] += ["".join(map(str, bits[i]))
+                                        for i in wrong[:EXAMPLES - len(figures["examples"])]]
             done += len(bits)
             if log:
-                log(f"soak: {name}: {done:,} / {share:,} strings, {errors} miscounts")
-        families[name] = {"n": done, "errors": errors, "examples": examples}
-    seconds = time.perf_counter() - started
-    total = sum(f["n"] for f in families.values())
-    return {"strings": total, "errors": sum(f["errors"] for f in families.values()),
-            "seed": seed, "seconds": round(seconds, 2),
-            "strings_per_second": round(total / seconds) if seconds else None,
-            "families": families}
+                misses = ", ".join(f"{name} {r['families'][family]['errors']}"
+                                   for name, r in results.items())
+                log(f"soak: {family}: {done:,} / {share:,} strings; miscounts: {misses}")
+    for result in results.values():
+        result["strings"] = sum(f["n"] for f in result["families"].values())
+        result["errors"] = sum(f["errors"] for f in result["families"].values())
+        result["seconds"] = round(result["seconds"], 2)
+        result["strings_per_second"] = (round(result["strings"] / result["seconds"])
+                                        if result["seconds"] else None)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,24 +111,25 @@ def main(argv: list[str] | None = None) -> int:
     import runtime
 
     backends = ("tflite", "onnx") if args.backend == "all" else (args.backend,)
-    failed = False
     try:
-        for backend in backends:
-            predictor = runtime.load(args.model, backend=backend)
-            result = soak(lambda bits: predictor.predict(bits).counts, args.strings, args.seed)
-            per_family = ", ".join(f"{name} {f['errors']}/{f['n']:,}"
-                                   for name, f in result["families"].items())
-            print(f"{predictor.backend.name}: {result['errors']} miscounts in "
-                  f"{result['strings']:,} strings ({per_family}); seed {result['seed']}; "
-                  f"{result['seconds']:.0f} s, {result['strings_per_second']:,} strings/s")
-            for family in result["families"].values():
-                for string in family["examples"]:
-                    print(f"  miscounted: {string} ({string.count('1')} ones)")
-            failed |= result["errors"] > 0
+        predictors = {backend: runtime.load(args.model, backend=backend) for backend in backends}
+        counters = {p.backend.name: (lambda bits, p=p: p.predict(bits).counts)
+                    for p in predictors.values()}
+        results = soak(counters, args.strings, args.seed)
     except runtime.ParityEdgeError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
-    return 1 if failed else 0
+    print(f"model: {next(iter(predictors.values())).manifest.directory}")
+    for name, result in results.items():
+        per_family = ", ".join(f"{family} {f['errors']}/{f['n']:,}"
+                               for family, f in result["families"].items())
+        print(f"{name}: {result['errors']} miscounts in {result['strings']:,} strings "
+              f"({per_family}); seed {result['seed']}; {result['seconds']:.0f} s, "
+              f"{result['strings_per_second']:,} strings/s")
+        for family in result["families"].values():
+            for string in family["examples"]:
+                print(f"  miscounted: {string} ({string.count('1')} ones)")
+    return 1 if any(r["errors"] for r in results.values()) else 0
 
 
 if __name__ == "__main__":
