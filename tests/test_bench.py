@@ -58,3 +58,35 @@ def test_summary_states_the_share_of_the_cpu_limit():
     assert rows["vs keras predict, same batch"][2] == "met"
     low = {name.strip(): outcome for name, _, _, outcome in summarise(_results(0.6e6, 2.4e6))}
     assert low["share of the CPU's limit"] == "missed (1.60x off)"
+
+
+def _seed_row(seed, wall, exact=True, margin=1.8, strings=71_200, avx512=True, soak_errors=None):
+    row = {"seed": seed, "wall_s": wall, "exact": exact, "strings_seen": strings, "min_margin": margin,
+           "miscounts": {"uniform": 0 if exact else 3}, "strings": {"uniform": 1_000_000},
+           "certificate": {"proved": exact, "margin": margin, "rounding": 0.09,
+                           "reason": "" if exact else "strings with 49 ones can be read as 50"},
+           "machine": {"cpu": "test CPU", "avx512": avx512, "cores": 2}}
+    if soak_errors is not None:
+        row["soak"] = {"tflite": {"errors": soak_errors, "strings": 100},
+                       "onnx": {"errors": 0, "strings": 100}}
+    return row
+
+
+def test_recipe_seeds_and_summary():
+    from bench.recipe import markdown, seed_list, summarise
+
+    assert seed_list("0-4") == [0, 1, 2, 3, 4] and seed_list("0,3,7-8") == [0, 3, 7, 8]
+    rows = [_seed_row(0, 30.0), _seed_row(1, 50.0), _seed_row(2, 130.0, exact=False, margin=-0.2)]
+    summary = summarise(rows)
+    assert summary["median_wall_s"] == 50.0 and summary["target_train_s"] == 120
+    assert summary["time_verdict"] == "met" and summary["exact_seeds"] == 2
+    assert summary["min_margin"] == -0.2 and summary["all_soaks_clean"]
+    # The AVX2-only machines are allowed twice the time.
+    assert summarise([_seed_row(0, 200.0, avx512=False)])["time_verdict"] == "met"
+    assert summarise([_seed_row(0, 200.0)])["time_verdict"] == "missed"
+    table = markdown({"date": "today", "seeds": rows, "summary": summary})
+    assert "| 2 | **no** | no: strings with 49 ones can be read as 50 |" in table
+    assert "exact for 2 of 3 seeds" in table
+    soaked = [_seed_row(0, 30.0, soak_errors=1)]
+    assert not summarise(soaked)["all_soaks_clean"]
+    assert "1 / 100, 0 / 100" in markdown({"date": "today", "seeds": soaked, "summary": summarise(soaked)})
