@@ -5,6 +5,7 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     schema_version, task, n_bits, n_classes, cell, hidden_units,
     input  {name, shape, dtype, layout},  output {name, shape, dtype, layout},
     artifacts {tflite|onnx: {file, format, sha256, size_bytes, converter, opset, ...}},
+    golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
     created
 
@@ -163,7 +164,8 @@ def _now() -> str:
 
 
 def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
-                   settings: dict, source: dict, timings: dict, exact: dict) -> dict:
+                   settings: dict, source: dict, timings: dict, exact: dict,
+                   golden: dict | None = None) -> dict:
     """The manifest as a JSON-ready dict (see the module docstring)."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -177,6 +179,7 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
         "output": {"name": OUTPUT_NAME, "shape": [None, info.n_classes], "dtype": "float32",
                    "layout": _output_layout(info.n_bits)},
         "artifacts": artifacts,
+        "golden": golden,
         "versions": versions(),
         "parity": parity,
         "exactness": exact,
@@ -206,10 +209,13 @@ def read_manifest(directory: Path) -> dict:
 
 
 def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
-    """Every artifact of ``manifest`` whose file in ``directory`` is missing or differs from
-    its recorded size and sha256; an empty list when all match."""
+    """Every artifact (and the golden set) of ``manifest`` whose file in ``directory`` is
+    missing or differs from its recorded size and sha256; an empty list when all match."""
     problems = []
-    for fmt, entry in manifest["artifacts"].items():
+    entries = dict(manifest["artifacts"])
+    if isinstance(manifest.get("golden"), dict):
+        entries["golden"] = manifest["golden"]
+    for fmt, entry in entries.items():
         try:
             name = entry["file"]
             if Path(name).name != name:

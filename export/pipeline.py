@@ -8,7 +8,9 @@
    backends (which proves the file runs without TensorFlow).
 4. With ``soak``: count that many fresh strings through each file with the runtime
    (``export.soak``); one miscount fails the export.
-5. Only when everything passed: write ``parity_report.json`` and ``manifest.json`` and move
+5. Only when everything passed: write the golden set (``export.golden``: inputs and the
+   Keras logits, for ``runtime.verify`` on the device), ``parity_report.json`` and
+   ``manifest.json``, and move
    the files into place, manifest last. Otherwise publish nothing, and write the report as
    ``parity_report.failed.json`` (atomically) so the reasons can be read.
 
@@ -32,6 +34,7 @@ from typing import Callable
 
 from .config import ExportConfig
 from .errors import ExportError
+from .golden import GOLDEN_NAME, golden_bits, golden_bytes
 from .publish import Staging, replace_atomically, write_file, write_json
 
 __all__ = ["run_export", "ExportOutcome", "ARTIFACT_FILES", "REPORT_NAME", "FAILED_REPORT_NAME"]
@@ -210,18 +213,36 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                                                   opsets[fmt], graph=graphs[fmt],
                                                   recurrent_ops=loops[fmt])
                      for fmt, name in ARTIFACT_FILES.items()}
+        golden = golden_entry(reference, info.n_bits, staging.path, result)
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started
         exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
         document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
-                                           config.to_dict(), source, _rounded(seconds), exact)
+                                           config.to_dict(), source, _rounded(seconds), exact, golden)
         write_json(staging.path / manifest.MANIFEST_NAME, document)
-        published = staging.commit([*ARTIFACT_FILES.values(), REPORT_NAME], last=manifest.MANIFEST_NAME)
+        published = staging.commit([*ARTIFACT_FILES.values(), GOLDEN_NAME, REPORT_NAME],
+                                   last=manifest.MANIFEST_NAME)
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started
     return ExportOutcome(True, result, config.out / REPORT_NAME, published, document,
                          _rounded(seconds), soaked)
+
+
+def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
+    """Write the golden set (the reference's logits on ``golden_bits``) into ``directory``;
+    return its manifest entry, with the tolerance rule ``runtime.verify`` applies."""
+    from .manifest import sha256_of
+    from .parity import TOLERANCE_RULE
+
+    bits = golden_bits(n_bits)
+    path = directory / GOLDEN_NAME
+    write_file(path, golden_bytes(bits, reference.predict(bits)))
+    return {"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
+            "size_bytes": path.stat().st_size, "n": int(len(bits)),
+            "arrays": {"bits": f"uint8 [{len(bits)}, {n_bits}]", "counts": f"int64 [{len(bits)}]",
+                       "logits": f"float32 [{len(bits)}, {n_bits + 1}]"},
+            "atol": result.atol, "rtol": result.rtol, "tolerance": TOLERANCE_RULE}
 
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:

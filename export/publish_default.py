@@ -1,7 +1,8 @@
 """Ship a default model with the runtime package (``make default-model``).
 
 ``python -m export.publish_default ARTIFACTS_DIR PACKAGE_MODEL_DIR`` copies ``manifest.json``,
-``model.tflite`` and ``model.onnx`` from an export into the runtime package's model directory.
+``model.tflite``, ``model.onnx`` and ``golden.npz`` from an export into the runtime package's
+model directory.
 It refuses (exit 1) unless the manifest records a passed parity check and every file matches
 its recorded size and sha256; the copies are checked again and moved into place with
 ``os.replace``, the manifest last, so the package never holds a mix of two exports.
@@ -38,6 +39,8 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     if problems:
         raise ExportError("refusing to ship: " + "; ".join(problems))
     names = [entry["file"] for entry in manifest["artifacts"].values()]
+    if isinstance(manifest.get("golden"), dict):
+        names.append(manifest["golden"]["file"])
     with Staging(package) as staging:
         for name in [*names, MANIFEST_NAME]:
             shutil.copyfile(artifacts / name, staging.path / name)

@@ -27,7 +27,7 @@ UNITS = 8
 # Small parity sets keep the tests fast; the batch sizes are the real ones.
 FAST = dict(n_random=1000, per_count=2, allow_inexact=True)
 FAST_FLAGS = ["--n-random", "1000", "--per-count", "2", "--allow-inexact"]
-ARTIFACTS = ("model.tflite", "model.onnx", "manifest.json", "parity_report.json")
+ARTIFACTS = ("model.tflite", "model.onnx", "golden.npz", "manifest.json", "parity_report.json")
 
 
 def _save_tiny_model(directory: Path, cell: str) -> Path:
@@ -192,6 +192,29 @@ def test_manifest_matches_files_and_contract(exported):
     assert manifest["parity"]["passed"] is True
     assert manifest["training"] is None  # no train_report.json beside the tiny model
     assert manifest["versions"]["tensorflow"] and manifest["created"].endswith("Z")
+
+
+def test_golden_set_holds_every_count_and_the_references_logits(exported):
+    import keras
+
+    from export.manifest import sha256_of
+
+    out, _ = exported("rnn")
+    entry = json.loads((out / "manifest.json").read_text())["golden"]
+    assert entry["file"] == "golden.npz" and entry["sha256"] == sha256_of(out / "golden.npz")
+    assert entry["size_bytes"] == (out / "golden.npz").stat().st_size
+    with np.load(out / "golden.npz", allow_pickle=False) as golden:
+        bits, counts, logits = golden["bits"], golden["counts"], golden["logits"]
+    assert entry["n"] == len(bits) == len(counts) == len(logits) and logits.shape[1] == 51
+    assert set(counts.tolist()) == set(range(51)) and (bits.sum(axis=1) == counts).all()
+    assert (bits[:, :40].sum(axis=1) == 0).sum() >= 10  # left-padded short strings
+    model = keras.models.load_model(out / "model.keras")
+    np.testing.assert_allclose(logits, model.predict(bits[:, :, None].astype(np.float32), verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    # The same arrays give the same bytes: the file's hash says what it holds, not when.
+    from export.golden import golden_bytes
+
+    assert golden_bytes(bits, logits) == (out / "golden.npz").read_bytes()
 
 
 def test_runtime_reads_the_manifest_and_opens_both_artifacts(exported):
@@ -494,8 +517,9 @@ def test_publish_default_copies_verified_artifacts(exported, tmp_path):
     out, _ = exported("rnn")
     package = tmp_path / "runtime" / "model"
     assert publish_main([str(out), str(package)]) == 0
-    assert sorted(p.name for p in package.iterdir()) == ["manifest.json", "model.onnx", "model.tflite"]
-    for name in ("manifest.json", "model.onnx", "model.tflite"):
+    names = ["golden.npz", "manifest.json", "model.onnx", "model.tflite"]
+    assert sorted(p.name for p in package.iterdir()) == names
+    for name in names:
         assert (package / name).read_bytes() == (out / name).read_bytes()
 
 
