@@ -32,6 +32,17 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _variants(text: str) -> tuple[str, ...]:
+    from .variants import PRECISIONS
+
+    names = PRECISIONS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant {', '.join(map(repr, unknown))}; "
+                                         f"choose from {', '.join(PRECISIONS)} or all")
+    return names
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -75,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "runtime (export.soak); one miscount fails the export (default: 0, none)")
     parser.add_argument("--soak-seed", type=_count, default=None, metavar="S",
                         help="seed of the soak's strings (default: a fresh one, recorded in the manifest)")
+    parser.add_argument("--variants", type=_variants, default=(), metavar="LIST",
+                        help="reduced-precision variants to add, each published only if it still "
+                             "counts exactly: float16, int8, int8-static, or all (default: none)")
+    parser.add_argument("--variant-min-gap", type=float, default=defaults.variant_min_gap, metavar="G",
+                        help="smallest top-2 logit gap a variant must keep on every string it is "
+                             "checked on (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's and the converters' own log output")
     return parser
@@ -93,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         config = ExportConfig(out=args.out, model=args.model, seed=args.seed, n_random=args.n_random,
                               per_count=args.per_count, batch_sizes=args.batch_sizes,
                               onnx_graph=args.onnx_graph, allow_inexact=args.allow_inexact,
-                              soak=args.soak, soak_seed=args.soak_seed)
+                              soak=args.soak, soak_seed=args.soak_seed, variants=args.variants,
+                              variant_min_gap=args.variant_min_gap)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"python -m export: error: {exc}", file=sys.stderr)

@@ -56,6 +56,10 @@ class ExportConfig:
     soak: int = 0
     # Seed of the soak's strings; None draws a fresh one (recorded in the manifest).
     soak_seed: int | None = None
+    # Reduced-precision variants to build and gate (export.variants.PRECISIONS).
+    variants: tuple[str, ...] = ()
+    # A variant is published only if every string it is checked on is won by this much.
+    variant_min_gap: float = 0.25
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -73,6 +77,16 @@ class ExportConfig:
         if self.onnx_graph not in ("auto", *GRAPH_FORMS):
             problems.append(f"onnx-graph must be one of auto, {', '.join(GRAPH_FORMS)}, "
                             f"got {self.onnx_graph!r}")
+        from .variants import PRECISIONS
+
+        variants = tuple(dict.fromkeys(self.variants))
+        unknown = [v for v in variants if v not in PRECISIONS]
+        if unknown:
+            problems.append(f"variants must be among {', '.join(PRECISIONS)} (or all), "
+                            f"got {', '.join(map(repr, unknown))}")
+        object.__setattr__(self, "variants", variants)
+        if not isinstance(self.variant_min_gap, (int, float)) or self.variant_min_gap < 0:
+            problems.append(f"variant-min-gap must be a non-negative number, got {self.variant_min_gap!r}")
         if self.soak_seed is not None and (not isinstance(self.soak_seed, int) or self.soak_seed < 0):
             problems.append(f"soak-seed must be a non-negative integer, got {self.soak_seed!r}")
         if problems:
@@ -92,4 +106,5 @@ class ExportConfig:
         return {"out": str(self.out), "model": str(self.model_path), "seed": self.seed,
                 "n_random": self.n_random, "per_count": self.per_count,
                 "batch_sizes": list(self.batch_sizes), "onnx_graph": self.onnx_graph,
-                "allow_inexact": self.allow_inexact, "soak": self.soak, "soak_seed": self.soak_seed}
+                "allow_inexact": self.allow_inexact, "soak": self.soak, "soak_seed": self.soak_seed,
+                "variants": list(self.variants), "variant_min_gap": self.variant_min_gap}

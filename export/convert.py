@@ -66,14 +66,19 @@ def _input_spec(n_bits: int):
 
 # ---------------------------------------------------------------------------------- TFLite
 
-def to_tflite(model, workdir: str | os.PathLike | None = None) -> bytes:
+def to_tflite(model, workdir: str | os.PathLike | None = None, precision: str = "float32",
+              calibration=None) -> bytes:
     """Convert ``model`` (give it the unrolled twin) to a TFLite flatbuffer with builtin ops only.
 
     The model goes through a SavedModel in a temporary directory under ``workdir``, with one
-    signature ``serving_default(bits) -> {logits}``. Raises ExportError when the converter
-    refuses, naming the TensorFlow operators it could not express as builtins.
+    signature ``serving_default(bits) -> {logits}``. ``precision``: ``float32`` as trained;
+    ``float16`` weights; ``int8`` dynamic range (int8 weights, float activations quantised
+    on the fly); ``int8-static`` full integer, calibrated on ``calibration`` (bits), with
+    float input and output. Raises ExportError when the converter refuses, naming the
+    TensorFlow operators it could not express as builtins.
     """
     import keras
+    import numpy as np
     import tensorflow as tf
 
     n_bits = model.input_shape[1]
@@ -87,6 +92,14 @@ def to_tflite(model, workdir: str | os.PathLike | None = None) -> bytes:
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.optimizations = []  # float32 as trained: no quantisation
+        if precision != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision == "int8-static":
+            rows = np.asarray(calibration, np.float32)[:, :, None]
+            converter.representative_dataset = lambda: ([rows[i:i + 1]] for i in range(len(rows)))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         try:
             return bytes(converter.convert())
         except Exception as exc:

@@ -5,6 +5,8 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     schema_version, task, n_bits, n_classes, cell, hidden_units,
     input  {name, shape, dtype, layout},  output {name, shape, dtype, layout},
     artifacts {tflite|onnx: {file, format, sha256, size_bytes, converter, opset, ...}},
+    variants {float16|int8|int8-static: {tflite|onnx: {...artifact entry, precision, weights,
+    gate}}}, variants_refused {...: {...: {reasons, ...}}},
     golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
     created
@@ -141,6 +143,26 @@ def exactness(training: dict | None, certificate: dict, soak: dict | None,
             "evaluation": sets, "soak": soak}
 
 
+def variant_entries(directory: Path, variants: dict, converters: dict, opsets: dict,
+                    graphs: dict) -> dict:
+    """The manifest's ``variants`` (precision -> format -> artifact entry with its gate figures)
+    and ``variants_refused`` (precision -> format -> the reasons)."""
+    published, refused = {}, {}
+    for precision, by_format in variants.items():
+        for fmt, outcome in by_format.items():
+            gate = outcome["gate"] or {}
+            if outcome["published"]:
+                published.setdefault(precision, {})[fmt] = artifact_entry(
+                    Path(directory) / outcome["file"], fmt, converters[fmt], opsets[fmt],
+                    graph=graphs[fmt], precision=precision, weights=outcome["weights"],
+                    gate={k: gate.get(k) for k in ("count_agreement", "min_margin", "max_abs_diff", "sets")})
+            else:
+                refused.setdefault(precision, {})[fmt] = {
+                    "reasons": outcome["reasons"], "weights": outcome["weights"],
+                    "sets": gate.get("sets"), "min_margin": gate.get("min_margin")}
+    return {"published": published, "refused": refused}
+
+
 def recipe(training: dict | None) -> dict | None:
     """How the model was trained: the settings, seed, machine and cost of the run."""
     if not training:
@@ -165,7 +187,7 @@ def _now() -> str:
 
 def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
                    settings: dict, source: dict, timings: dict, exact: dict,
-                   golden: dict | None = None) -> dict:
+                   golden: dict | None = None, variants: dict | None = None) -> dict:
     """The manifest as a JSON-ready dict (see the module docstring)."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -179,6 +201,8 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
         "output": {"name": OUTPUT_NAME, "shape": [None, info.n_classes], "dtype": "float32",
                    "layout": _output_layout(info.n_bits)},
         "artifacts": artifacts,
+        "variants": (variants or {}).get("published", {}),
+        "variants_refused": (variants or {}).get("refused", {}),
         "golden": golden,
         "versions": versions(),
         "parity": parity,
@@ -213,6 +237,8 @@ def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
     missing or differs from its recorded size and sha256; an empty list when all match."""
     problems = []
     entries = dict(manifest["artifacts"])
+    for precision, by_format in (manifest.get("variants") or {}).items():
+        entries.update({f"{fmt} {precision}": entry for fmt, entry in by_format.items()})
     if isinstance(manifest.get("golden"), dict):
         entries["golden"] = manifest["golden"]
     for fmt, entry in entries.items():

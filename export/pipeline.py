@@ -36,6 +36,7 @@ from .config import ExportConfig
 from .errors import ExportError
 from .golden import GOLDEN_NAME, golden_bits, golden_bytes
 from .publish import Staging, replace_atomically, write_file, write_json
+from .variants import build_variants
 
 __all__ = ["run_export", "ExportOutcome", "ARTIFACT_FILES", "REPORT_NAME", "FAILED_REPORT_NAME"]
 
@@ -148,6 +149,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         twin = unrolled_twin(model)
         problems: dict[str, list[str]] = {}
         loops: dict[str, list[str]] = {}
+        protos = {}
         for fmt in ARTIFACT_FILES:
             t0 = time.perf_counter()
             graph_model = twin if graphs[fmt] == "unrolled" else model
@@ -162,6 +164,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                         loops[fmt] = convert.recurrent_ops(convert.tflite_ops(data))
                     else:
                         proto = convert.describe_onnx(convert.to_onnx(graph_model), description)
+                        protos[fmt] = proto
                         problems[fmt] = convert.check_onnx(proto, info.n_bits)
                         loops[fmt] = convert.recurrent_ops(convert.onnx_ops(proto))
                         data = proto.SerializeToString()
@@ -185,11 +188,31 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
             result = check_parity(reference, candidates, sets, config.batch_sizes)
         seconds["parity"] = time.perf_counter() - t0
 
+        variants = {}
+        if result and config.variants:
+            t0 = time.perf_counter()
+
+            def describe_variant(fmt: str, precision: str) -> dict:
+                return {**manifest.describe(info, converters[fmt], graphs[fmt]),
+                        "source_sha256": source["sha256"], "precision": precision}
+
+            variants = build_variants(config.variants, twin, protos.get("onnx"), staging.path,
+                                      describe_variant, reference, sets, config.batch_sizes,
+                                      config.variant_min_gap, log,
+                                      functools.partial(_native_stderr_captured, quiet))
+            seconds["variants"] = time.perf_counter() - t0
+        published_variants = {(precision, fmt): outcome["file"]
+                              for precision, by_format in variants.items()
+                              for fmt, outcome in by_format.items() if outcome["published"]}
+
         soaked = None
         if result and config.soak:
             t0 = time.perf_counter()
-            predictors = {fmt: Predictor(open_backend(fmt, staging.path / name))
-                          for fmt, name in ARTIFACT_FILES.items()}
+            files = {fmt: (fmt, name) for fmt, name in ARTIFACT_FILES.items()}
+            files.update({f"{fmt} {precision}": (fmt, name)
+                          for (precision, fmt), name in published_variants.items()})
+            predictors = {label: Predictor(open_backend(fmt, staging.path / name))
+                          for label, (fmt, name) in files.items()}
             soaked = soak({fmt: (lambda bits, p=p: p.predict(bits).counts)
                            for fmt, p in predictors.items()}, config.soak, config.soak_seed)
             for fmt, figures in soaked.items():
@@ -202,7 +225,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         report = {"passed": passed, "parity_passed": parity.pop("passed"), "model": str(model_path),
                   "source": source, "settings": config.to_dict(), "cell": info.cell,
                   "hidden_units": info.hidden_units, "n_bits": info.n_bits,
-                  "certificate": certificate, "soak": soaked, **parity}
+                  "certificate": certificate, "soak": soaked, "variants": variants, **parity}
         if not passed:
             failed_path = config.out / FAILED_REPORT_NAME
             replace_atomically(failed_path, report)
@@ -213,15 +236,17 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                                                   opsets[fmt], graph=graphs[fmt],
                                                   recurrent_ops=loops[fmt])
                      for fmt, name in ARTIFACT_FILES.items()}
+        variant_entries = manifest.variant_entries(staging.path, variants, converters, opsets, graphs)
         golden = golden_entry(reference, info.n_bits, staging.path, result)
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started
         exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
         document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
-                                           config.to_dict(), source, _rounded(seconds), exact, golden)
+                                           config.to_dict(), source, _rounded(seconds), exact, golden,
+                                           variant_entries)
         write_json(staging.path / manifest.MANIFEST_NAME, document)
-        published = staging.commit([*ARTIFACT_FILES.values(), GOLDEN_NAME, REPORT_NAME],
-                                   last=manifest.MANIFEST_NAME)
+        published = staging.commit([*ARTIFACT_FILES.values(), *published_variants.values(),
+                                    GOLDEN_NAME, REPORT_NAME], last=manifest.MANIFEST_NAME)
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started

@@ -39,6 +39,8 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     if problems:
         raise ExportError("refusing to ship: " + "; ".join(problems))
     names = [entry["file"] for entry in manifest["artifacts"].values()]
+    names += [entry["file"] for by_format in (manifest.get("variants") or {}).values()
+              for entry in by_format.values()]
     if isinstance(manifest.get("golden"), dict):
         names.append(manifest["golden"]["file"])
     with Staging(package) as staging:
