@@ -39,15 +39,19 @@ $(LEGACY_VENV)/.installed: pyproject.toml
 
 train: $(VENV)/.installed
 	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
+	@echo "next: make export   (converts $(ARTIFACTS)/model.keras to TFLite and ONNX)"
 
 export: $(VENV)/.installed
 	$(PY) -m export --out $(ARTIFACTS) $(EXPORT_ARGS)
+	@echo "next: $(PY) -m runtime.predict examples/bits.txt   (uses $(ARTIFACTS)/; make default-model ships it in the package)"
 
 # Copies the exported artifacts into the package, so `import runtime` works out of the box.
 default-model: $(VENV)/.installed
 	$(PY) -m export.publish_default $(ARTIFACTS) runtime/model
+	@echo "next: make test   (the runtime's tests run on the model now in runtime/model/)"
 
 test: test-main test-runtime test-slow
+	@echo "all tests passed; next: make bench   (speed and memory against TensorFlow)"
 
 test-main: $(VENV)/.installed
 	$(PY) -m pytest
@@ -70,12 +74,14 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench --out $(ARTIFACTS)
+	@echo "next: read $(ARTIFACTS)/bench.md (the README's results section is that file)"
 
 # The recipe's evidence: five seeds trained from defaults, each exported and soaked on
 # 100,000,000 fresh strings per file (about 25 minutes); writes recipe.json and recipe.md.
 SOAK ?= 100000000
 evidence: $(VENV)/.installed
 	$(PY) -m bench.recipe --seeds 0-4 --soak $(SOAK) --out $(ARTIFACTS)
+	@echo "next: read $(ARTIFACTS)/recipe.md (the README's per-seed table is that file)"
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache
