@@ -10,7 +10,7 @@ from .config import DEFAULT_BATCH_SIZES, GRAPH_FORMS, ExportConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-EPILOG = f"""\
+EPILOG = """\
 exit codes:
   0    everything passed; the artifacts and manifest.json were published
   1    failed: missing or unreadable model, a model its training report does not show exact
