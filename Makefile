@@ -19,7 +19,7 @@ all: train export
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[export,dev]"
+	$(PY) -m pip install --quiet -e ".[export,ray,dev]"
 	touch $@
 
 # The device install: numpy 2, ai-edge-litert, onnxruntime. No TensorFlow.
