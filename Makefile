@@ -12,7 +12,7 @@ EXPORT_ARGS ?=
 RUNTIME_VENV := .venv-runtime
 LEGACY_VENV := .venv-legacy
 
-.PHONY: all train export test test-main test-runtime test-slow bench default-model clean
+.PHONY: all train export test test-main test-runtime test-slow bench bench-batch default-model clean
 
 all: train export
 
@@ -69,6 +69,10 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench --out $(ARTIFACTS)
+
+# Only runtime.batch (local Ray) against runtime.predict: artifacts/bench_batch.json and .md.
+bench-batch: $(VENV)/.installed
+	$(PY) -m bench --batch --out $(ARTIFACTS)
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache
