@@ -21,39 +21,21 @@ runtime`` never does. Install with ``pip install "parity-edge[ray]"``.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .batch_cluster import RAY_EXTRA, cluster_cpus, connect, default_workers, import_ray
 from .batch_model import CountOnes, ModelBytes
 from .batch_read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
 from .batch_write import FORMATS, OutputDir, check_parts, part_files
 from .errors import ClusterError, ParityEdgeError, UsageError
 from .lines import LINES_PER_BATCH
 
-__all__ = ["count_ones", "run", "unwrap", "Summary", "ModelBytes", "default_workers", "RAY_EXTRA"]
-
-#: What to install for this module.
-RAY_EXTRA = "parity-edge[ray]"
-#: The cluster's CPUs per CPU kept free of actors, for the read and write tasks: reading
-#: and checking a line costs about 1/35 of counting it (20 M against 0.6 M lines per
-#: CPU-second), so one CPU in 16 (and at least one) keeps the actors fed.
-CPUS_PER_READER = 16
-
-
-def import_ray():
-    """The ``ray`` module, or ClusterError saying what to install."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        raise ClusterError(f"runtime.batch needs Ray Data: pip install \"{RAY_EXTRA}\" ({exc})",
-                           package=RAY_EXTRA) from exc
-    return ray
-
+__all__ = ["count_ones", "run", "unwrap", "Summary", "ModelBytes", "default_workers", "import_ray",
+           "RAY_EXTRA"]
 
 @dataclass(frozen=True)
 class Summary:
@@ -72,18 +54,6 @@ class Summary:
     @property
     def lines_per_second(self) -> float:
         return self.lines / self.seconds if self.seconds > 0 else 0.0
-
-
-def default_workers(cpus: float) -> int:
-    """Actors for a cluster of ``cpus`` CPUs: one per CPU, less those reading needs."""
-    cpus = int(cpus)
-    return max(1, cpus - max(1, math.ceil(cpus / CPUS_PER_READER)))
-
-
-def _cluster_cpus(ray) -> float:
-    if not ray.is_initialized():
-        ray.init(**_quiet())
-    return ray.cluster_resources().get("CPU", 1)
 
 
 def _positive(name: str, value: Any) -> None:
@@ -122,7 +92,7 @@ def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_b
     if not isinstance(column, str):
         raise UsageError(f"column must be a column name, got {column!r}")
     shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
-    size = workers or default_workers(_cluster_cpus(ray))
+    size = workers or default_workers(cluster_cpus(ray))
     counted = dataset.map_batches(
         CountOnes, fn_constructor_kwargs={"model": shipped, "column": column, "batch_size": batch_size,
                                           "drop": drop},
@@ -132,56 +102,6 @@ def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_b
     # from (the cause does not survive pickling); this keeps ours, in Ray's task error.
     counted.context.raise_original_map_exception = True
     return counted
-
-
-def _quiet() -> dict:
-    import logging
-
-    return {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
-
-
-def _connect(ray, address: str | None) -> bool:
-    """Join the cluster at ``address``, or start a local one (None). True when started here."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        return False
-    if address is not None:
-        _probe(address)
-    try:
-        if address is None:
-            ray.init(**_quiet())
-        else:
-            ray.init(address=address, **_quiet())
-    except (ConnectionError, ValueError, RuntimeError, OSError) as exc:
-        where = address or "a local Ray instance"
-        raise ClusterError(f"cannot {'reach' if address else 'start'} {where}: "
-                           f"{str(exc).strip().splitlines()[0]}") from exc
-    return address is None
-
-
-def _probe(address: str) -> None:
-    """Fail in seconds when nothing listens at ``address``: Ray itself waits minutes."""
-    import socket
-
-    if address.startswith("ray://"):
-        target = address[len("ray://"):]
-    else:
-        from ray._private.services import canonicalize_bootstrap_address
-
-        try:
-            target = canonicalize_bootstrap_address(address)
-        except (ConnectionError, ValueError) as exc:
-            raise ClusterError(f"cannot reach a Ray cluster at {address}: "
-                               f"{str(exc).strip().splitlines()[0]}") from None
-        if target is None:
-            raise ClusterError(f"cannot reach a Ray cluster at {address}: no running cluster found")
-    host, _, port = target.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=5):
-            pass
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ClusterError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
 def run(inputs: list[str], output: str, *, format: str = "parquet",
@@ -217,9 +137,9 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     started, error = False, None
     try:
         begin = time.monotonic()
-        started = _connect(ray, address)
+        started = connect(ray, address)
         ready = time.monotonic()
-        size = workers or default_workers(_cluster_cpus(ray))
+        size = workers or default_workers(cluster_cpus(ray))
         lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
                             progress)
         out.commit()

@@ -115,12 +115,16 @@ class _Terminal:
         os.dup2(devnull, 2)
         os.close(devnull)
         self.isatty = self.stream.isatty()
-        self._start = time.monotonic()
+        self._start: tuple[float, int] | None = None  # when the first lines were written
         self._shown = False
 
     def progress(self, lines: int) -> None:
-        seconds = time.monotonic() - self._start
-        rate = f", {lines / seconds:,.0f} lines/s" if seconds > 0 and lines else ""
+        now = time.monotonic()
+        if self._start is None and lines:
+            self._start = (now, lines)
+        rate = ""
+        if self._start is not None and now > self._start[0]:
+            rate = f", {(lines - self._start[1]) / (now - self._start[0]):,.0f} lines/s"
         self.stream.write(f"\r{lines:,} lines{rate}\x1b[K")
         self._shown = True
 

@@ -49,7 +49,7 @@ print(",".join(heavy))
 def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.backends", "runtime.manifest", "runtime.bits",
                    "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict",
-                   "runtime.shards", "runtime.batch", "runtime.batch_cli", "runtime.batch_model",
+                   "runtime.shards", "runtime.batch", "runtime.batch_cli", "runtime.batch_cluster", "runtime.batch_model",
                    "runtime.batch_read", "runtime.batch_write"):
         run_python(f"import {module}")
 
