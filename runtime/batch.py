@@ -92,7 +92,7 @@ def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_b
     if not isinstance(column, str):
         raise UsageError(f"column must be a column name, got {column!r}")
     shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
-    size = workers or default_workers(cluster_cpus(ray))
+    size = _pool_size(ray, workers)
     counted = dataset.map_batches(
         CountOnes, fn_constructor_kwargs={"model": shipped, "column": column, "batch_size": batch_size,
                                           "drop": drop},
@@ -102,6 +102,18 @@ def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_b
     # from (the cause does not survive pickling); this keeps ours, in Ray's task error.
     counted.context.raise_original_map_exception = True
     return counted
+
+
+def _pool_size(ray, workers: int | None) -> int:
+    """``workers``, or the default for the cluster; never every CPU: actors that hold them
+    all leave none for the read tasks, and the job waits forever."""
+    cpus = int(cluster_cpus(ray))
+    if workers is None:
+        return default_workers(cpus)
+    if workers >= cpus:
+        raise UsageError(f"workers must leave a CPU for reading: at most {max(cpus - 1, 1)} on this "
+                         f"cluster of {cpus} CPUs, got {workers}")
+    return workers
 
 
 def run(inputs: list[str], output: str, *, format: str = "parquet",
@@ -139,7 +151,7 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
         begin = time.monotonic()
         started = connect(ray, address)
         ready = time.monotonic()
-        size = workers or default_workers(cluster_cpus(ray))
+        size = _pool_size(ray, workers)
         lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
                             progress)
         out.commit()

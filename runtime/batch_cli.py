@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "a local Ray instance on this host)")
     parser.add_argument("--workers", type=_positive, metavar="N",
                         help="actors counting, one CPU and one model each (default: one per CPU of "
-                             "the cluster, less one in 16 (at least one) for reading)")
+                             "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
     parser.add_argument("--model", metavar="PATH",
                         help="artifact directory or its manifest.json (default: ./artifacts if it "
                              "holds a manifest, else the shipped model)")

@@ -179,6 +179,13 @@ def test_bad_options_and_missing_inputs_are_one_line(cluster, tmp_path):
     assert (done.returncode, done.stderr) == (2, f"runtime.batch: {tmp_path / '*.bits'}: no file matches this pattern\n")
 
 
+def test_a_pool_on_every_cpu_is_refused(cluster, inputs, tmp_path):
+    with pytest.raises(runtime.UsageError, match=r"^workers must leave a CPU for reading: at most 1 on this "
+                                                 r"cluster of 2 CPUs, got 2$"):
+        run([str(inputs)], str(tmp_path / "out"), workers=2)
+    assert not (tmp_path / "out").exists() and not _no_leftovers(tmp_path)
+
+
 def test_an_unreachable_cluster_is_one_line(tmp_path):
     (tmp_path / "x.txt").write_text("01\n")
     done = _cli(tmp_path / "x.txt", "--output", tmp_path / "o", "--address", "127.0.0.1:1", timeout=60)
