@@ -12,14 +12,14 @@ EXPORT_ARGS ?=
 RUNTIME_VENV := .venv-runtime
 LEGACY_VENV := .venv-legacy
 
-.PHONY: all train export test test-main test-runtime test-slow bench evidence default-model clean
+.PHONY: all train export test test-main test-runtime test-slow bench bench-batch evidence default-model clean
 
 all: train export
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[export,dev]"
+	$(PY) -m pip install --quiet -e ".[export,ray,dev]"
 	touch $@
 
 # The device install: numpy 2, ai-edge-litert, onnxruntime. No TensorFlow.
@@ -82,6 +82,11 @@ SOAK ?= 100000000
 evidence: $(VENV)/.installed
 	$(PY) -m bench.recipe --seeds 0-4 --soak $(SOAK) --out $(ARTIFACTS)
 	@echo "next: read $(ARTIFACTS)/recipe.md (the README's per-seed table is that file)"
+
+# Only runtime.batch (local Ray) against runtime.predict: artifacts/bench_batch.json and .md.
+bench-batch: $(VENV)/.installed
+	$(PY) -m bench --batch --out $(ARTIFACTS)
+	@echo "next: read $(ARTIFACTS)/bench_batch.md (the README's \"Beyond one machine\" figures)"
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache

@@ -1,6 +1,6 @@
 """Measure every stage side by side with TensorFlow, in one run, on this machine.
 
-    python -m bench [--out artifacts] [--quick | --no-stages]
+    python -m bench [--out artifacts] [--quick | --no-stages | --batch]
 
 Shared machines are noisy, so contenders are interleaved (A B A B ...), each measurement
 is repeated, and the table quotes medians, the spread (min..max) and ratios taken in the
@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.batch import bench_batch
+from bench.batch import markdown as batch_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_SIZES = (1, 64, 1024, 10_000)
@@ -125,7 +128,7 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {"python": platform.python_version()}
-    for name in ("numpy", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "tf2onnx"):
+    for name in ("numpy", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "tf2onnx", "ray", "pyarrow"):
         try:
             from importlib.metadata import version
             versions[name] = version(name.replace("_", "-"))
@@ -405,8 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     stages.add_argument("--no-stages", action="store_true",
                         help="neither train nor export: only the runtime against TensorFlow, on the "
                              "model in --out (its model.keras and exported artifacts)")
+    stages.add_argument("--batch", action="store_true",
+                        help="only runtime.batch against runtime.predict on 10,000,000 lines, on the "
+                             "exported model in --out; writes <out>/bench_batch.json and .md")
     args = parser.parse_args(argv)
     model_dir, keras_path = args.out, args.out / "model.keras"
+    if args.batch:
+        return main_batch(model_dir)
     if not (model_dir / "manifest.json").exists() or not keras_path.exists():
         parser.exit(2, f"bench: {model_dir} holds no exported model; run `make train export` first\n")
 
@@ -433,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_start"] = bench_commands(model_dir, keras_path, one, tmp, rounds=5)
         print("memory", flush=True)
         results["memory"] = {str(k): v for k, v in bench_memory(model_dir, tmp).items()}
+        print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
+        results["batch"] = bench_batch(model_dir, tmp, write_bits_file)
         if not args.no_stages:
             print("training and export", flush=True)
             results["stages"] = bench_stages(tmp, args.out, args.quick)
@@ -444,12 +454,36 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for a, b, c, d in rows:
         print(f"{a:<{width}}  {b:<40} {c:<22} {d}")
-    for name, text in (("bench.json", json.dumps(results, indent=2)),
-                       ("bench.md", markdown(results, rows))):
-        tmp_path = args.out / (name + ".tmp")
-        tmp_path.write_text(text)
-        os.replace(tmp_path, args.out / name)
+    text = markdown(results, rows) + "\n" + batch_markdown(results["batch"])
+    for name, text in (("bench.json", json.dumps(results, indent=2)), ("bench.md", text)):
+        _write(args.out / name, text)
     print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    tmp_path = path.with_name(path.name + ".tmp")
+    tmp_path.write_text(text)
+    os.replace(tmp_path, path)
+
+
+def main_batch(model_dir: Path) -> int:
+    """``--batch``: runtime.batch against runtime.predict alone."""
+    if not (model_dir / "manifest.json").exists():
+        raise SystemExit(f"bench: {model_dir} holds no exported model; run `make export` first")
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    compile_runtime()
+    with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
+        print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
+        results["batch"] = bench_batch(model_dir, Path(tmp_name), write_bits_file)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    m = results["machine"]
+    head = (f"Measured by `python -m bench --batch` on {results['date']}: {m['cpu']}, {m['cores']} cores; "
+            "load average at the start " + ", ".join(f"{x:.1f}" for x in m["load_average_at_start"])
+            + ", at the end " + ", ".join(f"{x:.1f}" for x in m["load_average_at_end"]) + ".\n\n")
+    _write(model_dir / "bench_batch.json", json.dumps(results, indent=2))
+    _write(model_dir / "bench_batch.md", head + batch_markdown(results["batch"]))
+    print(f"wrote {model_dir / 'bench_batch.json'} and {model_dir / 'bench_batch.md'}")
     return 0
 
 

@@ -15,16 +15,20 @@ batches, one thread per CPU core by default (``threads``); the results do not de
 the number of threads.
 
 Every error the runtime raises is a ``runtime.ParityEdgeError``; see ``runtime.errors``
-for the tree. The command line is ``python -m runtime.predict --help``.
+for the tree. The command line is ``python -m runtime.predict --help``; for inputs too big
+for one host, ``python -m runtime.batch --help`` runs the same counts on a Ray cluster
+(the ``ray`` extra; ``runtime.batch.count_ones`` for a Ray Data pipeline of your own).
 
 ``import runtime`` is cheap: numpy and the model packages are imported on first use.
 """
 
-from .errors import BackendUnavailableError, InputError, ModelError, ParityEdgeError, UsageError
+from .errors import (BackendUnavailableError, ClusterError, InputError, ModelError, ParityEdgeError,
+                     UsageError)
 
 __all__ = [
     "load", "Predictor", "Result",
     "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
+    "ClusterError",
 ]
 
 _LAZY = {"load", "Predictor", "Result"}

@@ -9,6 +9,9 @@
           +-- ModelError                  missing, damaged or mismatched model or manifest
                +-- BackendUnavailableError   the backend's package is not installed;
                                              says what to ``pip install``
+          +-- ClusterError                 runtime.batch: Ray is not installed (says what to
+                                           ``pip install``), the cluster cannot be started or
+                                           reached, or it lost a worker
 
 Exceptions from onnxruntime, LiteRT, the file system or the JSON parser are translated
 into this tree where they arise (``raise ModelError(...) from exc``), so a caller catches
@@ -17,7 +20,8 @@ into this tree where they arise (``raise ModelError(...) from exc``), so a calle
 
 from __future__ import annotations
 
-__all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError"]
+__all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
+           "ClusterError"]
 
 
 class ParityEdgeError(Exception):
@@ -50,6 +54,18 @@ class BackendUnavailableError(ModelError):
     """The package a backend needs is not installed.
 
     ``package`` is what to ``pip install``.
+    """
+
+    def __init__(self, message: str, package: str | None = None):
+        super().__init__(message)
+        self.package = package
+
+
+class ClusterError(ParityEdgeError):
+    """``runtime.batch`` cannot run: Ray is not installed, the cluster cannot be started
+    or reached, or a worker or node was lost.
+
+    ``package`` is what to ``pip install`` when Ray is missing, else None.
     """
 
     def __init__(self, message: str, package: str | None = None):

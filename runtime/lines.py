@@ -24,7 +24,7 @@ import numpy as np
 from .bits import Windows, describe_char, windows_from_ragged, windows_from_rows
 from .errors import InputError
 
-__all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "read_batches"]
+__all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "LineBlock", "read_batches", "read_lines"]
 
 #: Bytes read at a time (about 20,000 lines of 50 bits). Small enough that the blocks in
 #: flight (one read, one running, one written) stay a few MB: with 4 MB blocks, peak memory
@@ -54,24 +54,82 @@ class Batch:
 
 
 def read_batches(stream: BinaryIO, name: str, n_bits: int,
-                 block_size: int = BLOCK_SIZE) -> Iterator[Batch]:
+                 block_size: int = BLOCK_SIZE, *, first_line: int = 1,
+                 bom: bool = True) -> Iterator[Batch]:
     """Yield Batches of the lines of ``stream`` (binary), in order.
 
     ``name`` is the file's name for messages (``<stdin>`` for standard input). At the
     first invalid line, the valid lines before it are yielded, then InputError is raised
     with the message ``name:LINE:COLUMN: ...`` (``item`` is the 0-based line index and
     ``position`` the 0-based column).
+
+    ``first_line`` is the number of the stream's first line, and ``bom`` whether the
+    stream starts where a byte-order mark may stand: a stream that begins in the middle
+    of a file (one of its byte ranges) passes its first line's number and ``bom=False``.
     """
-    line_no = 1
+    for _, lines, line_no, bytes_read in _blocks(stream, name, block_size, first_line, bom, False):
+        for start in range(0, lines.n, LINES_PER_BATCH):
+            stop = min(start + LINES_PER_BATCH, lines.n)
+            yield Batch(lines.windows(start, stop, n_bits), line_no + start, bytes_read)
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Consecutive valid lines as read, line ends included: line ``i`` is
+    ``data[starts[i] : starts[i] + lengths[i]]``, and its number ``first_line + i``."""
+
+    data: bytes
+    starts: np.ndarray
+    lengths: np.ndarray
+    first_line: int
+    bytes_read: int
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.lengths)
+
+    def joined(self) -> tuple[np.ndarray, np.ndarray]:
+        """The lines without their line ends, laid end to end: the characters (uint8 of
+        ``0`` and ``1``) and the offsets (int64 ``[N + 1]``) where each line starts."""
+        arr = np.frombuffer(self.data, np.uint8)
+        offsets = np.zeros(self.n_lines + 1, np.int64)
+        np.cumsum(self.lengths, out=offsets[1:])
+        if self.n_lines and (self.lengths == self.lengths[0]).all() and len(self.starts) > 1:
+            stride = int(self.starts[1] - self.starts[0])
+            if (np.diff(self.starts) == stride).all():
+                end = int(self.starts[0]) + stride * self.n_lines
+                table = arr[int(self.starts[0]):end].reshape(self.n_lines, stride)
+                return np.ascontiguousarray(table[:, :int(self.lengths[0])]).reshape(-1), offsets
+        # Keep each line's characters: +1 where a line starts, -1 where its content ends
+        # (never where the next one starts: a line end lies between, and no line is empty).
+        edges = np.zeros(len(arr) + 1, np.int8)
+        edges[self.starts] = 1
+        edges[self.starts + self.lengths] = -1
+        return arr[np.cumsum(edges[:-1], dtype=np.int8) > 0], offsets
+
+
+def read_lines(stream: BinaryIO, name: str, *, first_line: int = 1, bom: bool = True,
+               block_size: int = BLOCK_SIZE) -> Iterator[LineBlock]:
+    """Yield the lines of ``stream`` (binary) as read, in LineBlocks, after the same checks
+    and with the same errors as ``read_batches`` (whose arguments these are)."""
+    for data, lines, line_no, bytes_read in _blocks(stream, name, block_size, first_line, bom, True):
+        yield LineBlock(data, lines.line_starts(len(data)), lines.line_lengths(), line_no, bytes_read)
+
+
+def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: bool,
+            keep_data: bool) -> Iterator[tuple[bytes | None, "_Lines", int, int]]:
+    """``(data, lines, number of the first line, bytes consumed)`` for each block of
+    complete lines; after the valid lines of a block with an invalid one, its InputError.
+    ``data`` (the block's bytes) is None unless ``keep_data``."""
     consumed = 0
     pending: list[bytes] = []  # the start of an unfinished line, kept across reads
     chunk = stream.read(block_size)
-    while chunk and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+    while bom and chunk and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
         more = stream.read(block_size)  # a tiny first read: enough to tell a BOM?
         if not more:
             break
         chunk += more
-    if chunk.startswith(_BOM):
+    if bom and chunk.startswith(_BOM):
         consumed += len(_BOM)
         chunk = chunk[len(_BOM):]
     while True:
@@ -91,15 +149,13 @@ def read_batches(stream: BinaryIO, name: str, n_bits: int,
         chunk = None  # the block is parsed into new arrays: the bytes need not stay meanwhile
         if data:
             lines, error = _parse_block(data, name, line_no)
-            data = None
-            bytes_read = consumed - sum(map(len, pending))
-            for start in range(0, lines.n, LINES_PER_BATCH):
-                stop = min(start + LINES_PER_BATCH, lines.n)
-                yield Batch(lines.windows(start, stop, n_bits), line_no, bytes_read)
-                line_no += stop - start
+            if not keep_data:
+                data = None
+            yield data, lines, line_no, consumed - sum(map(len, pending))
+            line_no += lines.n
             if error is not None:
                 raise error
-            lines = None
+            data = lines = None
         if at_eof:
             return
         chunk = stream.read(block_size)
@@ -115,6 +171,18 @@ class _Lines:
     values: np.ndarray | None = None
     starts: np.ndarray | None = None
     lengths: np.ndarray | None = None
+
+    def line_starts(self, size: int) -> np.ndarray:
+        """Where each line starts in the block (``size`` bytes, all of equal-length rows
+        when ``rows`` is set)."""
+        if self.rows is not None:
+            return np.arange(self.n, dtype=np.int64) * (size // self.n)
+        return self.starts[:self.n]
+
+    def line_lengths(self) -> np.ndarray:
+        if self.rows is not None:
+            return np.full(self.n, self.rows.shape[1], np.int64)
+        return self.lengths[:self.n]
 
     def windows(self, start: int, stop: int, n_bits: int) -> Windows:
         if self.rows is not None:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from bench.__main__ import flops_per_sequence, spread, summarise, verdict
+from bench.batch import estimate, markdown
 
 
 def test_flops_per_sequence_counts_every_multiply_add_twice():
@@ -90,3 +91,18 @@ def test_recipe_seeds_and_summary():
     soaked = [_seed_row(0, 30.0, soak_errors=1)]
     assert not summarise(soaked)["all_soaks_clean"]
     assert "1 / 100, 0 / 100" in markdown({"date": "today", "seeds": soaked, "summary": summarise(soaked)})
+
+
+def test_the_estimate_for_n_hosts_scales_the_per_worker_rate():
+    one = estimate(500_000, 1, 2)  # 2 CPUs: 1 actor, 1 CPU for reading
+    assert (one["workers"], one["lines_per_s"]) == (1, 500_000)
+    many = estimate(500_000, 100, 16)  # 1,600 CPUs, 100 of them for reading
+    assert (many["workers"], many["lines_per_s"]) == (1_500, 750_000_000)
+    assert many["input_mb_per_s_per_host"] == 750_000_000 * 51 / 100 / 1e6
+    assert abs(many["seconds_per_terabyte"] - 1e12 / 51 / 750e6) < 1e-6
+    table = markdown({"lines": 10, "rounds": 1, "ratio": 2.0, "cluster_start_s": 5.0, "job_s": 3.0,
+                      "workers": 1, "lines_per_s_per_worker": 500_000, "predict_lines_per_s": 1e6,
+                      "wall_s": {"runtime.predict": {"median": 1.0}, "runtime.batch": {"median": 2.0}},
+                      "estimates": [one, many]})
+    assert "| 100 x 16 | 1500 | 750.0 M | 382 MB/s | 26 s |" in table
+    assert "| 1 x 2 | 1 | 0.5 M | 26 MB/s | 10.9 h |" in table

@@ -32,6 +32,7 @@ def test_all_is_pinned():
     assert runtime.__all__ == [
         "load", "Predictor", "Result",
         "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
+        "ClusterError",
     ]
     for name in runtime.__all__:
         assert getattr(runtime, name) is not None
@@ -43,6 +44,7 @@ def test_error_tree():
     assert issubclass(runtime.UsageError, runtime.ParityEdgeError)
     assert issubclass(runtime.ModelError, runtime.ParityEdgeError)
     assert issubclass(runtime.BackendUnavailableError, runtime.ModelError)
+    assert issubclass(runtime.ClusterError, runtime.ParityEdgeError)
 
 
 def test_load_defaults_to_the_shipped_model(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.runtime
 
-FORBIDDEN = ("tensorflow", "keras", "tf_keras", "train", "export", "tf2onnx", "onnx")
+FORBIDDEN = ("tensorflow", "keras", "tf_keras", "train", "export", "tf2onnx", "onnx", "ray", "pyarrow")
 
 
 def run_python(code, *args):
@@ -48,7 +48,9 @@ print(",".join(heavy))
 
 def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.backends", "runtime.manifest", "runtime.bits",
-                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict"):
+                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict",
+                   "runtime.shards", "runtime.batch", "runtime.batch_cli", "runtime.batch_cluster", "runtime.batch_model",
+                   "runtime.batch_read", "runtime.batch_write"):
         run_python(f"import {module}")
 
 

@@ -1,0 +1,189 @@
+"""The command line of ``runtime.batch``: ``python -m runtime.batch INPUT... --output DIR``.
+
+Counts the ones in every line of every INPUT on a Ray cluster and writes one row per
+line (``path``, ``line``, ``count``, ``parity``) into part files under DIR; see
+``build_parser`` for the options and ``_EPILOG`` for the exit codes. It parses its
+arguments, calls ``runtime.batch.run`` and prints: progress on standard error when it is
+a terminal, a summary on standard output, an error as one line on standard error.
+
+Ray and the libraries under it write their own logs and warnings to file descriptor 2,
+from C++ as well as Python, at any time of the run; the command keeps standard error
+for its one-line messages by pointing descriptor 2 at ``/dev/null`` while it runs and
+writing its own lines to a duplicate of the original. Ray's logs stay in its session
+directory (``/tmp/ray/session_latest/logs`` for a local instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+PROG = "runtime.batch"
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+_EPILOG = """\
+input: files, directories (every file under them, hidden ones excepted) and glob
+  patterns; local paths or any filesystem pyarrow opens (s3://bucket/prefix/ and the
+  like, where configured). Each line: a string of 0 and 1 of any length >= 1, by the
+  rules of runtime.predict (LF or CRLF, a byte-order mark, no empty lines). The first
+  bad line fails the job with FILE:LINE:COLUMN: message, and no output is left.
+
+output: DIR holds part files, one row per input line: path, line (1-based), count,
+  parity; rows are in no particular order across parts. DIR is written under a
+  temporary name beside it and renamed when the job has succeeded; on a cluster it
+  must be a directory every node shares.
+
+cluster: without --address, a local Ray instance on this host's cores, stopped at the
+  end. --address auto (or HOST:PORT, or ray://HOST:PORT for Ray Client) joins a
+  cluster started with `ray start --head` on one node and `ray start --address=HOST:PORT`
+  on the others; every node needs `pip install "parity-edge[ray]"`. The model is
+  verified here and sent to the workers, which verify it again.
+
+exit status:
+  0    success
+  1    invalid input; missing, damaged or mismatched model (here or on a worker)
+  2    bad options; unreadable input; output exists (without --overwrite) or cannot be
+       written
+  3    Ray not installed; the cluster cannot be started or reached, or lost a worker
+  130  interrupted (Ctrl-C); no output is left
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        raise _Fail(f"{PROG}: {message} (see --help)", EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .backends import BACKENDS
+    from .batch_write import FORMATS
+
+    parser = _Parser(
+        prog=f"python -m {PROG}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Count the ones in every line of files too big for one host, on a Ray cluster.",
+        epilog=_EPILOG)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="a file, a directory or a glob pattern; local or a pyarrow filesystem URI")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR",
+                        help="the directory to write (it must not exist, unless --overwrite)")
+    parser.add_argument("--format", choices=FORMATS, default="parquet",
+                        help="part files in parquet (default), csv (with a header) or jsonl")
+    parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    parser.add_argument("--address", metavar="ADDRESS",
+                        help="auto, HOST:PORT or ray://HOST:PORT: join that cluster (default: start "
+                             "a local Ray instance on this host)")
+    parser.add_argument("--workers", type=_positive, metavar="N",
+                        help="actors counting, one CPU and one model each (default: one per CPU of "
+                             "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
+    parser.add_argument("--model", metavar="PATH",
+                        help="artifact directory or its manifest.json (default: ./artifacts if it "
+                             "holds a manifest, else the shipped model)")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
+                        help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
+    own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
+    parser.add_argument("--batch-size", type=_positive, metavar="N",
+                        help=f"model windows (50 bits each) per inference call (default: {own})")
+    return parser
+
+
+class _Terminal:
+    """Standard error for this command's own lines, with descriptor 2 sent to /dev/null."""
+
+    def __init__(self):
+        sys.stderr.flush()
+        self.stream = os.fdopen(os.dup(2), "w", buffering=1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        self.isatty = self.stream.isatty()
+        self._start: tuple[float, int] | None = None  # when the first lines were written
+        self._shown = False
+
+    def progress(self, lines: int) -> None:
+        now = time.monotonic()
+        if self._start is None and lines:
+            self._start = (now, lines)
+        rate = ""
+        if self._start is not None and now > self._start[0]:
+            rate = f", {(lines - self._start[1]) / (now - self._start[0]):,.0f} lines/s"
+        self.stream.write(f"\r{lines:,} lines{rate}\x1b[K")
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self._shown = False
+
+    def restore(self) -> None:
+        """Give descriptor 2 back (before a traceback, which must be seen)."""
+        self.stream.flush()
+        os.dup2(self.stream.fileno(), 2)
+
+
+def _summary(s) -> str:
+    files = f"{s.files:,} file{'s' if s.files != 1 else ''}"
+    workers = f"{s.workers} worker{'s' if s.workers != 1 else ''}"
+    return (f"{files}, {s.lines:,} lines: {s.lines:,} counts written to {s.output} ({s.format}, "
+            f"{s.parts} part file{'s' if s.parts != 1 else ''}) in {s.seconds:.1f} s, "
+            f"{s.lines_per_second:,.0f} lines/s on {workers} (cluster ready in {s.start_seconds:.1f} s)")
+
+
+def _run(argv: list[str] | None, terminal: _Terminal) -> int:
+    args = build_parser().parse_args(argv)
+    from .batch import run
+    from .errors import ClusterError, InputError, ParityEdgeError, UsageError
+
+    try:
+        summary = run(args.inputs, args.output, format=args.format, model=args.model,
+                      backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                      address=args.address, overwrite=args.overwrite,
+                      progress=terminal.progress if terminal.isatty else None)
+    except InputError as exc:
+        raise _Fail(str(exc), EXIT_FAILURE) from None
+    except UsageError as exc:
+        raise _Fail(f"{PROG}: {exc}", EXIT_USAGE) from None
+    except ClusterError as exc:
+        raise _Fail(f"{PROG}: {exc}", EXIT_CLUSTER) from None
+    except ParityEdgeError as exc:
+        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+    finally:
+        terminal.clear()
+    print(_summary(summary), flush=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see ``--help``)."""
+    terminal = _Terminal()
+    try:
+        return _run(argv, terminal)
+    except _Fail as exc:
+        print(exc, file=terminal.stream)
+        return exc.status
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help, or argparse's own exit
+        terminal.restore()
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except BaseException:
+        terminal.restore()  # a bug: its traceback must be seen
+        raise
