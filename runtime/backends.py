@@ -119,7 +119,13 @@ class Backend:
         Raises InputError for bits of the wrong shape, dtype or values, ModelError when the
         model fails or returns something that is not finite logits of the right shape.
         """
-        bits = np.asarray(bits)
+        if isinstance(bits, np.ma.MaskedArray) and np.ma.getmaskarray(bits).any():
+            raise InputError("bits must be plain values, got a masked array with masked values: "
+                             "the model would see the values under the mask")
+        try:
+            bits = np.asarray(bits)
+        except (TypeError, ValueError) as exc:  # a ragged nested list, say
+            raise InputError(f"bits must be an array [N, {self.n_bits}] of 0 and 1: {exc}") from exc
         if bits.dtype != np.bool_ and not np.issubdtype(bits.dtype, np.integer):
             raise InputError(f"bits must be uint8 or bool 0/1, got dtype {bits.dtype}")
         if bits.ndim != 2 or bits.shape[1] != self.n_bits:

@@ -47,8 +47,10 @@ print(",".join(heavy))
 
 
 def test_every_runtime_module_imports_on_its_own():
-    for module in ("runtime", "runtime.errors", "runtime.backends", "runtime.manifest", "runtime.bits",
-                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor", "runtime.predict"):
+    for module in ("runtime", "runtime.errors", "runtime.limits", "runtime.files", "runtime.backends",
+                   "runtime.manifest", "runtime.windows", "runtime.bits", "runtime.parallel",
+                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor",
+                   "runtime.predict"):
         run_python(f"import {module}")
 
 
