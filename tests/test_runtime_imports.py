@@ -49,8 +49,8 @@ print(",".join(heavy))
 def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.limits", "runtime.files", "runtime.backends",
                    "runtime.manifest", "runtime.windows", "runtime.bits", "runtime.parallel",
-                   "runtime.streams", "runtime.lines", "runtime.formats", "runtime.predictor",
-                   "runtime.predict"):
+                   "runtime.interrupts", "runtime.output", "runtime.streams", "runtime.lines",
+                   "runtime.formats", "runtime.predictor", "runtime.predict"):
         run_python(f"import {module}")
 
 
