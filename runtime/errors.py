@@ -15,8 +15,6 @@ into this tree where they arise (``raise ModelError(...) from exc``), so a calle
 ``ParityEdgeError`` and never a dependency's own types. Anything else that escapes is a bug.
 """
 
-from __future__ import annotations
-
 __all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError"]
 
 

@@ -20,10 +20,14 @@ Only the command line installs this; a program that imports ``runtime`` keeps it
 signal handling.
 """
 
-from __future__ import annotations
-
 import os
-import signal
+
+try:
+    # The C module under ``signal``: importing ``signal`` itself first imports enum, some
+    # 20 ms of a cold start during which a Ctrl-C would still raise KeyboardInterrupt.
+    import _signal as signal
+except ImportError:  # not CPython
+    import signal
 
 __all__ = ["ENDING", "install", "held", "remove_on_signal", "forget"]
 

@@ -40,8 +40,6 @@ With standard error closed (``2>&-``) the run goes on and only the status tells.
 The command line only parses its arguments, calls the ``runtime`` API and prints.
 """
 
-from __future__ import annotations
-
 if __name__ == "__main__":  # first of all: from here on a signal ends the run quietly
     from .interrupts import install
 
