@@ -263,6 +263,8 @@ def _read_verified(manifest: Manifest, backend: str) -> tuple[Artifact, bytes]:
     The content is read once, and the bytes that were checked are the ones the backend
     opens: a file replaced between the check and the load cannot slip through.
     """
+    if not isinstance(backend, str):
+        raise UsageError(f"backend must be a backend name, got {show(backend)}")
     artifact = manifest.artifacts.get(backend)
     if artifact is None:
         raise ModelError(f"{manifest.path}: no {backend} artifact in this model "

@@ -50,11 +50,12 @@ _WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windo
 def default_threads(num_threads: int = 1) -> int:
     """Threads for large inputs when none are asked for: the CPU cores this process may use,
     within ``MAX_THREADS`` inference threads in all when each call runs ``num_threads``."""
+    num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
     try:
         cores = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS // max(1, num_threads)))
+    return max(1, min(cores, MAX_THREADS // num_threads))
 
 
 def _check_threads(threads: Any, num_threads: int) -> int:

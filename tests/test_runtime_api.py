@@ -283,3 +283,10 @@ def test_the_lower_layers_refuse_wrong_types_too():
         Predictor("tflite")
     with pytest.raises(runtime.UsageError, match="manifest must be"):
         Predictor(open_backend("onnx", MODEL / "model.onnx"), manifest="manifest.json")
+    from runtime.manifest import read_manifest, verify_artifact
+    from runtime.predictor import default_threads
+
+    with pytest.raises(runtime.UsageError, match="backend must be a backend name"):
+        verify_artifact(read_manifest(MODEL / "manifest.json"), ["onnx"])
+    with pytest.raises(runtime.UsageError, match="num_threads must be a positive integer"):
+        default_threads("2")
