@@ -9,7 +9,7 @@
 - a path naming one of this process's descriptors (``/dev/stdout``, ``/dev/fd/N``,
   ``/proc/self/fd/N``) is written through that descriptor, in place: a ``>> log``
   redirect keeps appending, a pipe is written as a pipe;
-- a device, a FIFO or another process's descriptor is opened and written in place.
+- a device or a FIFO (another process's pipe included) is opened and written in place.
 
 A symbolic link is followed. A path ending in ``/`` names a directory, never a file.
 """

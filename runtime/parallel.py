@@ -137,15 +137,14 @@ class Chain:
             return
         try:
             windows = self._source.windows(*span)
-        except BaseException as exc:
+            job = self._make_job(windows.bits, self._source.checked, self._future.cancelled)
+            # Told before it runs: a job already done would call back on this thread, nested.
+            job.future.add_done_callback(lambda done: self._chunk_done(done, span, windows))
+            self._queue(job)
+        except BaseException as exc:  # a bad chunk; or no pool any more (interpreter exit)
             if raise_errors:
                 raise
             self._resolve(lambda: self._future.set_exception(exc))
-            return
-        job = self._make_job(windows.bits, self._source.checked, self._future.cancelled)
-        # Told before it runs: a job already done would call back on this thread, nested.
-        job.future.add_done_callback(lambda done: self._chunk_done(done, span, windows))
-        self._queue(job)
 
     def _chunk_done(self, done: Future, span: tuple[int, int], windows) -> None:
         try:

@@ -7,13 +7,14 @@
     result = predictor.predict(["0110", "1" * 50])
     result.counts, result.parities                   # array([2, 50]), array([0, 0])
 
-Bit strings may have any length of at least one; see ``runtime.bits`` for how they are
-fitted to the model's window (left-padding, chunking; both exact). Batching is internal:
-the model is run on at most ``batch_size`` windows at a time, so memory for inference
-stays bounded whatever the input size. An input of more than one batch is spread over
-``threads`` threads (one per CPU core by default), each running whole batches; the
+Bit strings may have any length of at least one; see ``runtime.windows`` for how they
+are fitted to the model's window (left-padding, splitting; both exact) and
+``runtime.bits`` for what input is accepted. Batching is internal: the input is windowed
+a chunk at a time and the model run on at most ``batch_size`` windows at a time, so
+memory stays bounded whatever the input size. An input of more than one batch is spread
+over ``threads`` threads (one per CPU core by default), each running whole batches; the
 batches are the same whatever the number of threads, so the results are too. A
-Predictor may be shared by any number of threads.
+Predictor may be shared by any number of threads, used after ``os.fork()``, and pickled.
 """
 
 from __future__ import annotations
