@@ -16,12 +16,15 @@ they are matched by position and shape and only recorded.
 
 A backend does not check checksums: that is the manifest layer's job
 (``runtime.manifest``), and a damaged file must be refused there before it is opened
-here. The runtime packages are imported inside the backend that needs them, so
-``import runtime`` stays cheap and a missing package says what to install.
+here; ``runtime.manifest.open_artifact`` hands the backend the very bytes it checked
+(``content``). The runtime packages are imported inside the backend that needs them, so
+``import runtime`` stays cheap and a missing package says what to install. A backend
+cannot be pickled (it holds an opened model); a ``runtime.Predictor`` can.
 
-Both backends may be shared by any number of threads. One onnxruntime session serves
-all threads; a LiteRT interpreter is not thread-safe, so the TFLite backend keeps a
-pool of interpreters and lends each call one of its own. Each call runs on one thread
+Both backends may be shared by any number of threads, and go on working in the child
+of an ``os.fork()``. One onnxruntime session serves all threads; a LiteRT interpreter is
+not thread-safe, so the TFLite backend keeps a pool of interpreters and lends each call
+one of its own. Each call runs on one thread
 by default (``num_threads``): the operators of this model are too small to split, so
 parallelism comes from running several batches at once (``runtime.Predictor``'s
 ``threads``). ``default_batch_size`` is the batch at which each backend ran fastest.
@@ -31,11 +34,14 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
 
-from .errors import BackendUnavailableError, InputError, ModelError, UsageError
+from .errors import BackendUnavailableError, InputError, ModelError, UsageError, show
+from .files import read_regular
+from .limits import MAX_ARTIFACT_BYTES, MAX_THREADS, check_count
 
 __all__ = ["Backend", "TFLiteBackend", "OnnxBackend", "BACKENDS", "open_backend"]
 
@@ -86,9 +92,13 @@ class Backend:
     default_batch_size: int = 1024
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
-        self.path = os.fspath(path)
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-            raise UsageError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        try:
+            self.path = os.fsdecode(path)
+        except TypeError:
+            raise UsageError(f"path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
+        if num_threads is not None:
+            num_threads = check_count("num_threads", num_threads, MAX_THREADS,
+                                      "more threads than cores only contend for them")
         self.num_threads = num_threads
         self.n_bits: int = 0
         self.n_classes: int = 0
@@ -98,13 +108,24 @@ class Backend:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, n_bits={self.n_bits})"
 
+    def __reduce__(self):
+        raise UsageError(f"a {type(self).__name__} cannot be pickled: it holds an opened model; "
+                         "pickle the Predictor that runtime.load returns (it reloads its model from "
+                         "the manifest and checks it again), or send the model path")
+
     def predict(self, bits: Any) -> np.ndarray:
         """Logits float32 ``[N, n_bits + 1]`` for bits ``[N, n_bits]`` of 0 and 1.
 
         Raises InputError for bits of the wrong shape, dtype or values, ModelError when the
         model fails or returns something that is not finite logits of the right shape.
         """
-        bits = np.asarray(bits)
+        if isinstance(bits, np.ma.MaskedArray) and np.ma.getmaskarray(bits).any():
+            raise InputError("bits must be plain values, got a masked array with masked values: "
+                             "the model would see the values under the mask")
+        try:
+            bits = np.asarray(bits)
+        except (TypeError, ValueError) as exc:  # a ragged nested list, say
+            raise InputError(f"bits must be an array [N, {self.n_bits}] of 0 and 1: {exc}") from exc
         if bits.dtype != np.bool_ and not np.issubdtype(bits.dtype, np.integer):
             raise InputError(f"bits must be uint8 or bool 0/1, got dtype {bits.dtype}")
         if bits.ndim != 2 or bits.shape[1] != self.n_bits:
@@ -144,12 +165,29 @@ class Backend:
         raise NotImplementedError
 
 
-def _read_model(path: str) -> bytes:
+def _read_model(path: str, content: Any) -> bytes:
+    """The model's bytes: ``content`` when given (already checked against a manifest), else
+    the file at ``path``, which must be a regular file of sane size."""
+    if content is None:
+        return read_regular(path, "model", MAX_ARTIFACT_BYTES)
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read model: {exc.strerror or exc}") from exc
+        return bytes(content)
+    except TypeError:
+        raise UsageError(f"content must be bytes, got {type(content).__name__}") from None
+
+
+#: Opened backends, told when the process forks so that the child can use them (a lock
+#: held by another thread at the fork would stay held in the child forever).
+_OPENED: "weakref.WeakSet[Backend]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_OPENED):
+        backend._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _import_litert():
@@ -188,10 +226,11 @@ class TFLiteBackend(Backend):
     # 1024 ~600k, 10000 ~530k.
     default_batch_size = 512
 
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None,
+                 content: bytes | None = None):
         super().__init__(path, num_threads)
         self._litert = _import_litert()
-        self._content = _read_model(self.path)
+        self._content = _read_model(self.path, content)
         self._lock = threading.Lock()
         self._idle: list[list] = []  # [interpreter, current batch size], most recent last
         slot = self._new_slot()
@@ -211,6 +250,12 @@ class TFLiteBackend(Backend):
         self.input_name, self.output_name = str(i["name"]), str(o["name"])
         self._input_index, self._output_index = i["index"], o["index"]
         self._idle.append(slot)
+        _OPENED.add(self)
+
+    def _after_fork(self) -> None:
+        # Interpreters lent out at the fork belonged to threads that the child does not
+        # have: they are never returned, and new ones are made when needed.
+        self._lock = threading.Lock()
 
     def _new_slot(self) -> list:
         try:
@@ -267,7 +312,8 @@ class OnnxBackend(Backend):
     # batch 64 ~260k, 256 ~390k, 512 ~350-460k, 1024 ~390-410k, 2048 ~365k, 10000 ~400-430k.
     default_batch_size = 1024
 
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None,
+                 content: bytes | None = None):
         super().__init__(path, num_threads)
         try:
             import onnxruntime as ort
@@ -275,7 +321,7 @@ class OnnxBackend(Backend):
             raise BackendUnavailableError(
                 f"the onnx backend needs onnxruntime: pip install onnxruntime [{exc}]",
                 package="onnxruntime") from exc
-        content = _read_model(self.path)
+        content = _read_model(self.path, content)
         try:
             options = ort.SessionOptions()
             options.log_severity_level = 3  # errors only; warnings would go to stderr
@@ -316,12 +362,17 @@ BACKENDS: dict[str, type[Backend]] = {"tflite": TFLiteBackend, "onnx": OnnxBacke
 def open_backend(name: str, path: str | os.PathLike, **options: Any) -> Backend:
     """Open the model at ``path`` with the backend called ``name`` (a key of ``BACKENDS``).
 
-    ``options`` go to the backend (``num_threads``). Raises UsageError for an unknown name,
+    ``options`` go to the backend: ``num_threads``, and ``content``, the model's bytes when
+    they have been read already (the manifest layer passes the bytes it checked). Raises
+    UsageError for an unknown name or a bad option,
     ModelError for a missing or unreadable model or one whose signature is not a count-ones model;
     BackendUnavailableError when the backend's package is not installed.
     """
     try:
         cls = BACKENDS[name]
     except (KeyError, TypeError):
-        raise UsageError(f"unknown backend {name!r}; expected one of: {', '.join(BACKENDS)}") from None
+        raise UsageError(f"unknown backend {show(name)}; expected one of: {', '.join(BACKENDS)}") from None
+    unknown = sorted(set(options) - {"num_threads", "content"})
+    if unknown:
+        raise UsageError(f"unknown backend option {unknown[0]!r}; expected num_threads or content")
     return cls(path, **options)

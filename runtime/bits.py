@@ -1,117 +1,44 @@
-"""Bit strings of any length, and the fixed-size windows the model reads.
+"""API input: what ``Predictor.predict`` accepts, validated on the values the model sees.
 
-The model reads exactly ``n_bits`` bits (50 for the shipped model). A bit string of any
-length of at least one is turned into windows of ``n_bits``:
+Accepted, in a defined order:
 
-- a shorter string is left-padded with zeros (``"0110"`` -> 46 zeros then ``0110``);
-- a longer one is split into ``ceil(len / n_bits)`` windows, the first one left-padded,
-  and the counts predicted for its windows are added.
+- a sequence (or any ordered iterable) of ``str`` of ``0`` and ``1``, each of length >= 1;
+  a 1-D numpy array of ``str`` (or of objects that are all ``str``) counts as one;
+- an integer or bool array ``[N, L]`` of 0 and 1 (L >= 1 when N > 0): a numpy array, a
+  subclass of one, or anything numpy reads as one (``__array__``). A masked array is
+  accepted only when nothing is masked: the model would see the values under the mask.
 
-Both are exact: leading zeros add no ones, and counts add up.
+Refused with an InputError: a single ``str``/``bytes`` (wrap it in a list), sets and
+mappings (their order is not the caller's, so results could not be matched to items),
+float arrays (a 0.5 or a NaN would pass through the runtimes silently), and any item that
+is not a string of 0 and 1; the error names the item and the position (0-based).
 
-``parse_bits`` validates API input (a sequence of ``str``, or a uint8/bool array of 0 and
-1) and returns its windows. The command line (``runtime.lines``) validates raw bytes itself
-and shares the windowing below. Everything is vectorised with numpy on bytes; nothing
-loops over characters in Python.
+Input is windowed a chunk at a time (``Input.spans``, at most ``runtime.limits.CHUNK_ITEMS``
+items and ``CHUNK_CHARS`` bits, unless one string alone is longer), so the memory used
+beyond the input itself stays bounded however large it is. Each chunk is copied before it
+is checked, and the copy is what the model reads: an array changed meanwhile by another
+thread can never slip unchecked values through.
+
+See ``runtime.windows`` for how strings of any length become the model's windows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
+from .limits import CHUNK_CHARS, CHUNK_ITEMS
+from .windows import Windows, windows_from_ragged, windows_from_rows
 
-__all__ = ["Windows", "parse_bits", "one_window", "windows_from_rows", "windows_from_ragged",
-           "describe_char"]
+__all__ = ["Windows", "Input", "prepare", "parse_bits", "one_window", "windows_from_rows",
+           "windows_from_ragged", "describe_char"]
 
 _ZERO, _ONE = 0x30, 0x31
 #: ``bytes.translate`` table from the characters ``0``/``1`` to the bit values 0/1.
 _TO_BITS = bytes.maketrans(b"01", b"\x00\x01")
-
-
-@dataclass(frozen=True)
-class Windows:
-    """Model-sized windows for N bit strings.
-
-    ``bits``: uint8 ``[M, n_bits]`` of 0 and 1 (M >= N). ``first``: int ``[N]``, the index
-    of each string's first window, or ``None`` when every string has exactly
-    ``per_item`` windows in a row (then string ``i`` owns windows ``i*per_item`` to
-    ``(i+1)*per_item - 1``).
-    """
-
-    bits: np.ndarray
-    n_items: int
-    per_item: int = 1
-    first: np.ndarray | None = None
-
-    def fold(self, window_counts: np.ndarray) -> np.ndarray:
-        """Per-string counts (int64 ``[N]``) from per-window counts (``[M]``)."""
-        window_counts = np.asarray(window_counts, dtype=np.int64)
-        if self.n_items == 0:
-            return np.zeros(0, np.int64)
-        if self.first is not None:
-            return np.add.reduceat(window_counts, self.first)
-        if self.per_item == 1:
-            return window_counts
-        return window_counts.reshape(self.n_items, self.per_item).sum(axis=1)
-
-
-def windows_from_rows(rows: np.ndarray, n_bits: int) -> Windows:
-    """Windows for N strings of one length L >= 1, given as uint8 ``rows [N, L]`` of 0 and 1."""
-    n, length = rows.shape
-    per_item = -(-length // n_bits)
-    pad = per_item * n_bits - length
-    if pad:
-        padded = np.zeros((n, per_item * n_bits), np.uint8)
-        padded[:, pad:] = rows
-        rows = padded
-    return Windows(np.ascontiguousarray(rows, dtype=np.uint8).reshape(n * per_item, n_bits),
-                   n_items=n, per_item=per_item)
-
-
-#: Strings at least this long are copied one by one in ``windows_from_ragged``; shorter
-#: ones through per-character index arrays (8 bytes per character, so not for huge lines).
-_LONG = 1 << 16
-
-
-def windows_from_ragged(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                        n_bits: int) -> Windows:
-    """Windows for N strings of varying lengths (each >= 1).
-
-    String ``i`` is ``values[starts[i] : starts[i] + lengths[i]]``, uint8 of 0 and 1;
-    ``values`` may hold other bytes between the strings (line ends), which are not read.
-    """
-    n = len(lengths)
-    if n == 0:
-        return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
-    lengths = lengths.astype(np.intp, copy=False)
-    starts = starts.astype(np.intp, copy=False)
-    per_item = -(-lengths // n_bits)
-    first = np.zeros(n, np.intp)
-    np.cumsum(per_item[:-1], out=first[1:])
-    total = int(first[-1] + per_item[-1])
-    out = np.zeros(total * n_bits, np.uint8)
-    # Each string goes to the end of its windows: it starts after the left padding of its
-    # first window, at first[i] * n_bits + pad[i].
-    dest = first * n_bits + per_item * n_bits - lengths
-    long = lengths >= _LONG
-    for i in np.flatnonzero(long):
-        out[dest[i]:dest[i] + lengths[i]] = values[starts[i]:starts[i] + lengths[i]]
-    short = ~long
-    if short.all():
-        s_starts, s_lengths, s_dest = starts, lengths, dest
-    else:
-        s_starts, s_lengths, s_dest = starts[short], lengths[short], dest[short]
-    if len(s_lengths):
-        # Character j of the short strings, all laid end to end: its source and destination.
-        offsets = np.zeros(len(s_lengths), np.intp)
-        np.cumsum(s_lengths[:-1], out=offsets[1:])
-        j = np.arange(int(offsets[-1] + s_lengths[-1]), dtype=np.intp)
-        out[j + np.repeat(s_dest - offsets, s_lengths)] = values[j + np.repeat(s_starts - offsets, s_lengths)]
-    return Windows(out.reshape(total, n_bits), n_items=n, first=first)
 
 
 def describe_char(raw: bytes) -> tuple[str, int]:
@@ -140,75 +67,234 @@ def _first_invalid(values: np.ndarray) -> int:
     return int(bad.argmax())
 
 
-def parse_bits(items: Any, n_bits: int) -> Windows:
-    """Validate bit strings and turn them into model windows.
+class Input:
+    """Validated API input of ``n_items`` bit strings, windowed a chunk at a time.
 
-    ``items`` is a sequence of ``str`` of ``0`` and ``1`` (each of length >= 1), or a
-    uint8/bool numpy array ``[N, L]`` of 0 and 1 (L >= 1 when N > 0), all of length L.
-    Raises InputError naming the item and position (0-based) of the first problem.
+    ``spans()`` gives the chunks as item ranges ``(start, stop)``; ``windows(start, stop)``
+    checks that chunk and returns its windows (raising InputError with the item's index
+    in the whole input); ``check()`` checks everything now, building no windows.
+    ``checked`` tells whether the windows' bits are known to be 0 and 1.
     """
-    if isinstance(items, np.ndarray) and items.dtype.kind in "biu":
-        return _parse_array(items, n_bits)
-    if isinstance(items, np.ndarray) and items.dtype.kind == "U" and items.ndim == 1:
-        items = items.tolist()
+
+    n_items: int = 0
+    checked: bool = True
+
+    def spans(self) -> Iterator[tuple[int, int]]:
+        if self.n_items:
+            yield 0, self.n_items
+
+    def windows(self, start: int, stop: int) -> Windows:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        for start, stop in self.spans():
+            self.windows(start, stop)
+
+
+class _Given(Input):
+    """Windows made elsewhere (the command line's): the backend checks their bits."""
+
+    checked = False
+
+    def __init__(self, windows: Windows):
+        self._windows = windows
+        self.n_items = windows.n_items
+
+    def windows(self, start: int, stop: int) -> Windows:
+        return self._windows
+
+    def check(self) -> None:
+        pass
+
+
+class _Strings(Input):
+    def __init__(self, items: list, n_bits: int):
+        self._items = items
+        self._n_bits = n_bits
+        self.n_items = len(items)
+        try:
+            self._lengths = np.fromiter(map(len, items), dtype=np.intp, count=self.n_items)
+        except TypeError:  # an item without a length: not a string
+            i = next(i for i, item in enumerate(items) if not isinstance(item, str))
+            raise _not_a_string(i, items[i]) from None
+
+    def spans(self) -> Iterator[tuple[int, int]]:
+        ends = np.cumsum(self._lengths)
+        start = 0
+        while start < self.n_items:
+            before = int(ends[start - 1]) if start else 0
+            stop = int(np.searchsorted(ends, before + CHUNK_CHARS, side="right"))
+            stop = min(max(stop, start + 1), start + CHUNK_ITEMS, self.n_items)
+            yield start, stop
+            start = stop
+
+    def _values(self, start: int, stop: int) -> np.ndarray:
+        """The bits of items ``start:stop`` laid end to end (uint8 0/1), once checked."""
+        chunk = self._items[start:stop]
+        try:
+            joined = "".join(chunk)
+        except TypeError:
+            i = next(i for i, item in enumerate(chunk) if not isinstance(item, str))
+            raise _not_a_string(start + i, chunk[i]) from None
+        lengths = self._lengths[start:stop]
+        empty = np.flatnonzero(lengths == 0)
+        if empty.size:
+            i = start + int(empty[0])
+            raise InputError(f"item {i}: empty string; expected a string of 0 and 1", item=i)
+        try:
+            raw = joined.encode("ascii")
+        except UnicodeEncodeError as exc:
+            bad_at = exc.start
+        else:
+            # bytes.translate deletes every 0 and 1 at C speed: anything left is an error.
+            bad_at = _first_invalid(np.frombuffer(raw, np.uint8)) if raw.translate(None, b"01") else -1
+        if bad_at >= 0:
+            ends = np.cumsum(lengths)
+            k = int(np.searchsorted(ends, bad_at, side="right"))
+            position = bad_at - int(ends[k] - lengths[k])
+            char, i = chunk[k][position], start + k
+            raise InputError(f"item {i}, position {position}: invalid character {char!r} "
+                             f"(U+{ord(char):04X}); expected 0 or 1", item=i, position=position)
+        return np.frombuffer(raw.translate(_TO_BITS), np.uint8)
+
+    def windows(self, start: int, stop: int) -> Windows:
+        values = self._values(start, stop)
+        lengths = self._lengths[start:stop]
+        n = stop - start
+        if (lengths == lengths[0]).all():
+            return windows_from_rows(values.reshape(n, int(lengths[0])), self._n_bits)
+        starts = np.zeros(n, np.intp)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        return windows_from_ragged(values, starts, lengths, self._n_bits)
+
+    def check(self) -> None:
+        for start, stop in self.spans():
+            self._values(start, stop)
+
+
+class _Rows(Input):
+    """An integer or bool array ``[N, L]``."""
+
+    def __init__(self, array: np.ndarray, n_bits: int):
+        if array.ndim != 2:
+            raise InputError(f"expected an array [N, L] of 0 and 1, got shape {list(array.shape)}")
+        self.n_items, length = array.shape
+        if self.n_items and length == 0:
+            raise InputError("item 0: empty string; expected a string of 0 and 1", item=0)
+        self._array = array
+        self._n_bits = n_bits
+        self._per_chunk = max(1, min(CHUNK_ITEMS, CHUNK_CHARS // max(length, 1)))
+
+    def spans(self) -> Iterator[tuple[int, int]]:
+        for start in range(0, self.n_items, self._per_chunk):
+            yield start, min(start + self._per_chunk, self.n_items)
+
+    def windows(self, start: int, stop: int) -> Windows:
+        rows = np.array(self._array[start:stop])  # a copy: what is checked is what runs
+        _check_values(rows, start)
+        return windows_from_rows(rows.astype(np.uint8, copy=False), self._n_bits)
+
+    def check(self) -> None:
+        _check_values(self._array, 0)
+
+
+def _check_values(rows: np.ndarray, offset: int) -> None:
+    """InputError at the first value of ``rows`` (row ``offset`` on) that is not 0 or 1.
+
+    bool needs no check: converting it gives 0 and 1 whatever its bytes hold.
+    """
+    if rows.dtype == np.bool_ or not rows.size:
+        return
+    # One or two reductions in the common case; the element-wise search only to name the culprit.
+    if rows.max() > 1 or (rows.dtype.kind == "i" and rows.min() < 0):
+        bad = (rows != 0) & (rows != 1)
+        i, position = (int(k) for k in np.argwhere(bad)[0])
+        raise InputError(f"item {offset + i}, position {position}: value {rows[i, position]}; "
+                         "expected 0 or 1", item=offset + i, position=position)
+
+
+def _not_a_string(i: int, item: Any) -> InputError:
+    return InputError(f"item {i}: expected a string of 0 and 1, got {type(item).__name__}", item=i)
+
+
+def _as_array(items: Any) -> np.ndarray | None:
+    """``items`` as a plain ndarray when it is an array or reads as one, else None."""
+    if isinstance(items, np.ma.MaskedArray):
+        if np.ma.getmaskarray(items).any():
+            raise InputError("expected bits, got a masked array with masked values: the model "
+                             "would see the values under the mask; fill them (numpy.ma.filled) "
+                             "or drop those rows")
+        return np.asarray(items.data)
+    if isinstance(items, np.ndarray):
+        return np.asarray(items)  # a subclass (matrix, memmap) as the plain array it holds
+    if isinstance(items, (list, tuple)) or not (
+            hasattr(items, "__array__") or hasattr(items, "__array_interface__")):
+        return None
+    try:
+        return np.asarray(items)
+    except Exception as exc:  # whatever the array-like's own conversion raises
+        raise InputError(f"cannot read {type(items).__name__} as an array of bits: {exc}") from exc
+
+
+def prepare(items: Any, n_bits: int) -> Input:
+    """Check the kind of ``items`` (see the module docstring) and return it as an Input.
+
+    Raises InputError for input of the wrong kind, or for an item that is not a string
+    (its characters are checked chunk by chunk, by ``Input.windows`` or ``Input.check``).
+    ``Windows`` made elsewhere pass as they are: the backend checks their bits.
+    """
+    if isinstance(items, Windows):
+        return _Given(items)
     if isinstance(items, (str, bytes, bytearray)):
         raise InputError("expected a sequence of bit strings, got a single "
                          f"{type(items).__name__}; wrap it in a list")
-    if isinstance(items, np.ndarray):
+    if isinstance(items, (Set, Mapping)):
+        kind = "mapping" if isinstance(items, Mapping) else "set"
+        raise InputError(f"expected a sequence of bit strings, got a {kind} ({type(items).__name__}), "
+                         "whose order is not the caller's: results could not be matched to its "
+                         "items; pass a list (e.g. sorted(...))")
+    array = _as_array(items)
+    if array is not None:
+        if array.dtype.kind in "biu":
+            return _Rows(array, n_bits)
+        if array.ndim == 1 and array.dtype.kind in "UO":
+            return _Strings(array.tolist(), n_bits)
         raise InputError(f"expected a uint8 or bool array [N, L] of 0 and 1, "
-                         f"got dtype {items.dtype}, shape {list(items.shape)}")
-    if not isinstance(items, list):
-        try:
-            items = list(items)
-        except TypeError:
-            raise InputError(f"expected a sequence of bit strings, got {type(items).__name__}") from None
-    n = len(items)
-    if n == 0:
-        return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
+                         f"got dtype {array.dtype}, shape {list(array.shape)}")
+    if isinstance(items, tuple):
+        return _Strings(items, n_bits)
     try:
-        joined = "".join(items)
+        items = list(items)  # a copy: a list changed by the caller later changes nothing here
     except TypeError:
-        joined = None
-    if joined is None:
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise InputError(f"item {i}: expected a string of 0 and 1, got {type(item).__name__}",
-                                 item=i)
-    if n == 1:
-        lengths = None
-        if not joined:
-            raise InputError("item 0: empty string; expected a string of 0 and 1", item=0)
-    else:
-        lengths = np.fromiter(map(len, items), dtype=np.intp, count=n)
-        empty = np.flatnonzero(lengths == 0)
-        if empty.size:
-            i = int(empty[0])
-            raise InputError(f"item {i}: empty string; expected a string of 0 and 1", item=i)
-    try:
-        raw = joined.encode("ascii")
-    except UnicodeEncodeError as exc:
-        bad_at = exc.start
-    else:
-        # bytes.translate deletes every 0 and 1 at C speed: anything left is an error.
-        bad_at = _first_invalid(np.frombuffer(raw, np.uint8)) if raw.translate(None, b"01") else -1
-    if bad_at >= 0:
-        if lengths is None:
-            i, position = 0, bad_at
-        else:
-            ends = np.cumsum(lengths)
-            i = int(np.searchsorted(ends, bad_at, side="right"))
-            position = bad_at - int(ends[i] - lengths[i])
-        char = items[i][position]
-        raise InputError(f"item {i}, position {position}: invalid character {char!r} "
-                         f"(U+{ord(char):04X}); expected 0 or 1", item=i, position=position)
-    values = np.frombuffer(raw.translate(_TO_BITS), np.uint8)
-    if lengths is None:
-        return windows_from_rows(values.reshape(1, len(values)), n_bits)
-    if (lengths == lengths[0]).all():
-        return windows_from_rows(values.reshape(n, int(lengths[0])), n_bits)
-    starts = np.zeros(n, np.intp)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return windows_from_ragged(values, starts, lengths, n_bits)
+        raise InputError(f"expected a sequence of bit strings, got {type(items).__name__}") from None
+    return _Strings(items, n_bits)
+
+
+def parse_bits(items: Any, n_bits: int) -> Windows:
+    """Validate bit strings and turn them into model windows, all at once.
+
+    ``items`` as ``prepare`` takes them. Raises InputError naming the item and position
+    (0-based) of the first problem. ``Predictor`` windows large inputs chunk by chunk
+    instead (``prepare``), which bounds its memory.
+    """
+    source = prepare(items, n_bits)
+    if source.n_items == 0:
+        return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
+    parts = [source.windows(start, stop) for start, stop in source.spans()]
+    if len(parts) == 1:
+        return parts[0]
+    return _concatenate(parts, n_bits)
+
+
+def _concatenate(parts: list[Windows], n_bits: int) -> Windows:
+    """One Windows for consecutive chunks."""
+    firsts, offset = [], 0
+    for part in parts:
+        first = part.first if part.first is not None else np.arange(part.n_items) * part.per_item
+        firsts.append(first + offset)
+        offset += len(part.bits)
+    return Windows(np.concatenate([p.bits for p in parts]), n_items=sum(p.n_items for p in parts),
+                   first=np.concatenate(firsts).astype(np.intp))
 
 
 def one_window(item: Any, n_bits: int) -> np.ndarray | None:
@@ -226,20 +312,3 @@ def one_window(item: Any, n_bits: int) -> np.ndarray | None:
     if raw.translate(None, b"01"):
         return None
     return np.frombuffer(raw.translate(_TO_BITS), np.uint8).reshape(1, n_bits)
-
-
-def _parse_array(items: np.ndarray, n_bits: int) -> Windows:
-    if items.ndim != 2:
-        raise InputError(f"expected an array [N, L] of 0 and 1, got shape {list(items.shape)}")
-    n, length = items.shape
-    if n == 0:
-        return Windows(np.zeros((0, n_bits), np.uint8), n_items=0)
-    if length == 0:
-        raise InputError("item 0: empty string; expected a string of 0 and 1", item=0)
-    # One or two reductions in the common case; the element-wise search only to name the culprit.
-    if items.dtype != np.bool_ and (items.max() > 1 or (items.dtype.kind == "i" and items.min() < 0)):
-        bad = (items != 0) & (items != 1)
-        i, position = (int(k) for k in np.argwhere(bad)[0])
-        raise InputError(f"item {i}, position {position}: value {items[i, position]}; "
-                         "expected 0 or 1", item=i, position=position)
-    return windows_from_rows(items.astype(np.uint8, copy=False), n_bits)

@@ -71,3 +71,13 @@ class ClusterError(ParityEdgeError):
     def __init__(self, message: str, package: str | None = None):
         super().__init__(message)
         self.package = package
+
+
+def show(value) -> str:
+    """A value that a caller or a file gave, quoted for a message: its repr, shortened, so
+    a megabyte-long string or a deeply nested list never becomes a megabyte-long message."""
+    import reprlib
+
+    shown = reprlib.Repr()
+    shown.maxstring = shown.maxother = 60
+    return shown.repr(value)

@@ -21,7 +21,8 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .bits import Windows, describe_char, windows_from_ragged, windows_from_rows
+from .bits import describe_char
+from .windows import Windows, windows_from_ragged, windows_from_rows
 from .errors import InputError
 
 __all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "LineBlock", "read_batches", "read_lines"]

@@ -16,6 +16,10 @@ Anything else stops at the first bad line with one message on standard error, e.
 already been written to standard output; an ``--output`` file is written atomically
 (a temporary file beside it, then a rename), so on any error it is left as it was.
 
+``--output`` replaces a regular file only if it may be written (as a shell redirect
+would), keeping its mode; a device, a FIFO or one of the shell's descriptors
+(``/dev/stdout``, ``/dev/fd/N``) is written in place (see ``runtime.output``).
+
 Input is read and written in blocks, so memory does not grow with the input; when
 standard error is a terminal and the input is large, progress is shown there. Large
 inputs run on one thread per CPU core (``--threads``), and the next block is read while
@@ -24,22 +28,30 @@ one runs and the previous one is written.
 Exit status:
   0    success
   1    invalid input, or a missing, damaged or mismatched model (or backend package)
-  2    bad options, or a file that cannot be read or written (including a full disk)
-  130  interrupted (Ctrl-C)
+  2    bad options, or a file that cannot be read or written (including a full disk, or
+       standard input or output closed)
+  128+N  ended by signal N, quietly, leaving no temporary file: 130 Ctrl-C (SIGINT),
+         129 SIGHUP, 143 SIGTERM (see ``runtime.interrupts``)
   141  standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as a
        program killed by SIGPIPE reports to the shell; nothing is printed
+
+With standard error closed (``2>&-``) the run goes on and only the status tells.
 
 The command line only parses its arguments, calls the ``runtime`` API and prints.
 """
 
-from __future__ import annotations
+if __name__ == "__main__":  # first of all: from here on a signal ends the run quietly
+    from .interrupts import install
+
+    install()
 
 import argparse
 import os
 import sys
 from collections import deque
 
-from .streams import AtomicFile, Progress, QuietNativeStderr, StdoutSink, open_stdin
+from .output import StdoutSink, open_output
+from .streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
 PROG = "runtime.predict"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
@@ -58,7 +70,7 @@ exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model; backend not installed
   2    bad options; unreadable input or unwritable output (e.g. a full disk)
-  130  interrupted (Ctrl-C)
+  128+N  ended by signal N: 130 Ctrl-C, 129 SIGHUP, 143 SIGTERM; no temporary file left
   141  output closed early (e.g. piped into head), quietly
 """
 
@@ -100,43 +112,55 @@ def _terminal_columns() -> int:
     return columns if columns > 0 else 80
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _count(high: int):
+    """An argparse type: a positive integer up to ``high``, in ASCII digits only (``int``
+    also takes ``"\uff14"``, a full-width 4, and ``" 4"``, ``"+4"``, ``"4_0"``)."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        if int(text) > high:
+            raise argparse.ArgumentTypeError(f"expected a positive integer up to {high}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .formats import FORMATS
+    from .limits import MAX_BATCH_SIZE, MAX_THREADS
 
     parser = _Parser(
         prog=f"python -m {PROG}", formatter_class=_Formatter,
         description="Count the ones in bit strings, one per line; print each count and its parity.",
         epilog=_EPILOG)
-    parser.add_argument("file", nargs="?", default="-", metavar="FILE",
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE", type=_path,
                         help="input file, one bit string per line; - or nothing for standard input")
-    parser.add_argument("--model", metavar="PATH",
+    parser.add_argument("--model", metavar="PATH", type=_path,
                         help="artifact directory or its manifest.json (default: ./artifacts if it "
                              "holds a manifest, else the shipped model)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
-    parser.add_argument("--batch-size", type=_positive, metavar="N",
-                        help="model windows (50 bits each) per inference call "
-                             f"(default: the backend's own: {own})")
-    parser.add_argument("--threads", type=_positive, metavar="N",
-                        help="inference calls run at once, one per thread (default: one per "
-                             "CPU core; an input of one call's size uses one)")
+    parser.add_argument("--batch-size", type=_count(MAX_BATCH_SIZE), metavar="N",
+                        help="model windows (50 bits each) per inference call, at most "
+                             f"{MAX_BATCH_SIZE} (default: the backend's own: {own})")
+    parser.add_argument("--threads", type=_count(MAX_THREADS), metavar="N",
+                        help=f"inference calls run at once, one per thread, at most {MAX_THREADS} "
+                             "(default: one per CPU core; an input of one call's size uses one)")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text: COUNT<TAB>PARITY; csv: line,count,parity with a header; "
                              "jsonl: one JSON object per line (default: text)")
-    parser.add_argument("--output", "-o", metavar="FILE",
-                        help="write here instead of standard output, atomically")
+    parser.add_argument("--output", "-o", metavar="FILE", type=_path,
+                        help="write here instead of standard output: a regular file atomically "
+                             "(complete or not at all), a device or descriptor in place")
     return parser
 
 
@@ -164,7 +188,9 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # Files first (exit 2), then the model (exit 1), then the data.
     source, name, size, closer = _open_input(args.file)
+    sink = None
     try:
+        sink = _open_sink(args.output)
         from . import ParityEdgeError, load
 
         try:
@@ -173,19 +199,21 @@ def _run(argv: list[str] | None) -> int:
                                  threads=args.threads)
         except ParityEdgeError as exc:
             raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
-        try:
-            sink = AtomicFile(args.output) if args.output else StdoutSink()
-        except OSError as exc:
-            raise _Fail(f"{PROG}: cannot write {args.output}: {_reason(exc)}", EXIT_USAGE) from None
-        try:
-            _stream(source, name, size, predictor, sink, args.format)
-        except BaseException:
-            sink.discard()
-            raise
+        _stream(source, name, size, predictor, sink, args.format)
+        sink = None
         return EXIT_OK
     finally:
+        if sink is not None:
+            sink.discard()
         if closer is not None:
             closer.close()
+
+
+def _open_sink(output: str | None):
+    try:
+        return open_output(output) if output else StdoutSink()
+    except OSError as exc:
+        raise _Fail(f"{PROG}: cannot write {output or '<stdout>'}: {_reason(exc)}", EXIT_USAGE) from None
 
 
 def _stream(source, name: str, size: int | None, predictor, sink, format: str) -> None:
@@ -283,23 +311,36 @@ def _write_failure(sink, exc: OSError) -> _Fail:
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
         os.close(devnull)
+    except OSError:
+        pass
+
+
+def _report(message: str) -> None:
+    """One line on standard error (when there is one): control characters in it, from a
+    file name say, are shown escaped."""
+    if sys.stderr is None:
+        return
+    line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+    try:
+        print(line, file=sys.stderr)
     except (OSError, ValueError):
         pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (see the module docstring)."""
+    claim_standard_descriptors()
     try:
         return _run(argv)
     except _Fail as exc:
-        print(exc, file=sys.stderr)
+        _report(str(exc))
         return exc.status
     except BrokenPipeError:
         _silence_stdout()  # so the interpreter's final flush does not complain
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # called from Python, where Ctrl-C is Python's own
         return EXIT_INTERRUPTED
 
 

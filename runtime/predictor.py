@@ -7,27 +7,30 @@
     result = predictor.predict(["0110", "1" * 50])
     result.counts, result.parities                   # array([2, 50]), array([0, 0])
 
-Bit strings may have any length of at least one; see ``runtime.bits`` for how they are
-fitted to the model's window (left-padding, chunking; both exact). Batching is internal:
-the model is run on at most ``batch_size`` windows at a time, so memory for inference
-stays bounded whatever the input size. An input of more than one batch is spread over
-``threads`` threads (one per CPU core by default), each running whole batches; the
+Bit strings may have any length of at least one; see ``runtime.windows`` for how they
+are fitted to the model's window (left-padding, splitting; both exact) and
+``runtime.bits`` for what input is accepted. Batching is internal: the input is windowed
+a chunk at a time and the model run on at most ``batch_size`` windows at a time, so
+memory stays bounded whatever the input size. An input of more than one batch is spread
+over ``threads`` threads (one per CPU core by default), each running whole batches; the
 batches are the same whatever the number of threads, so the results are too. A
-Predictor may be shared by any number of threads.
+Predictor may be shared by any number of threads, used after ``os.fork()``, and pickled.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .backends import BACKENDS, Backend
-from .bits import Windows, one_window, parse_bits
-from .errors import BackendUnavailableError, ModelError, UsageError
+from .bits import Input, one_window, prepare
+from .errors import BackendUnavailableError, ModelError, UsageError, show
+from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
 from .manifest import Manifest, find_manifest, open_artifact, read_manifest
 
 __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
@@ -41,18 +44,27 @@ __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
 #: start of the command line: ~45 MB against ~65 MB), which matters on a device.
 AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
 
+_WHY_THREADS = "more threads than cores only contend for them"
+_WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windows)"
 
-def default_threads() -> int:
-    """Threads for large inputs when none are asked for: the CPU cores this process may use."""
+
+def default_threads(num_threads: int = 1) -> int:
+    """Threads for large inputs when none are asked for: the CPU cores this process may use,
+    within ``MAX_THREADS`` inference threads in all when each call runs ``num_threads``."""
+    num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS // num_threads))
 
 
-def _check_positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+def _check_threads(threads: Any, num_threads: int) -> int:
+    threads = check_count("threads", threads, MAX_THREADS, _WHY_THREADS)
+    if threads * num_threads > MAX_THREADS:
+        raise UsageError(f"threads x num_threads must be at most {MAX_THREADS} inference threads "
+                         f"in all, got {threads} x {num_threads} = {threads * num_threads}")
+    return threads
 
 
 @dataclass(frozen=True)
@@ -69,31 +81,72 @@ class Result:
         return len(self.counts)
 
 
+#: Every Predictor, told when the process forks: the child has none of the parent's
+#: threads, so its thread pool and locks start afresh there.
+_LIVE: "weakref.WeakSet[Predictor]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for predictor in list(_LIVE):
+        predictor._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Predictor:
     """Counts the ones in bit strings with one opened model. Thread-safe.
 
     Usually made by ``runtime.load``. ``backend`` is an opened ``runtime.backends.Backend``;
     ``manifest`` the manifest it was verified against (None for a bare backend).
-    ``batch_size``: windows per inference call (None: the backend's
-    ``default_batch_size``). ``threads``: how many batches may run at once (None:
-    ``default_threads()``, one per core); an input of one batch always runs on the
+    ``batch_size``: windows per inference call, 1 to ``MAX_BATCH_SIZE`` (None: the
+    backend's ``default_batch_size``). ``threads``: how many batches may run at once (None:
+    ``default_threads()``, one per core); with the backend's ``num_threads`` at most
+    ``MAX_THREADS`` inference threads in all. An input of one batch always runs on the
     calling thread alone.
+
+    A Predictor keeps working in the child of an ``os.fork()`` (work in flight at the fork
+    is not carried over). It can be pickled when it came from a manifest: unpickling
+    loads the model again from the manifest's path, with the same backend and settings,
+    and checks that it is the same model (sha256), so it can be sent to other processes.
     """
 
     def __init__(self, backend: Backend, manifest: Manifest | None = None,
                  batch_size: int | None = None, threads: int | None = None):
+        if not isinstance(backend, Backend):
+            raise UsageError(f"backend must be an opened runtime.backends.Backend (runtime.load "
+                             f"opens one), got {type(backend).__name__}")
+        if manifest is not None and not isinstance(manifest, Manifest):
+            raise UsageError(f"manifest must be a runtime.manifest.Manifest or None, "
+                             f"got {type(manifest).__name__}")
+        per_call = backend.num_threads or 1
+        self._requested = (batch_size, threads)  # what to ask for again when unpickled
         if batch_size is None:
             batch_size = backend.default_batch_size
-        _check_positive("batch_size", batch_size)
-        if threads is None:
-            threads = default_threads()
-        _check_positive("threads", threads)
+        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
+        self.threads = _check_threads(default_threads(per_call) if threads is None else threads,
+                                      per_call)
         self.backend = backend
         self.manifest = manifest
-        self.batch_size = batch_size
-        self.threads = threads
         self._pool = None
         self._pool_lock = threading.Lock()
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        self._pool = None
+        self._pool_lock = threading.Lock()
+
+    def __reduce__(self):
+        if self.manifest is None:
+            raise UsageError("this Predictor was made from a bare backend, without a manifest, so "
+                             "it cannot be pickled: there is nothing to load and check its model "
+                             "from in another process; pickle one made by runtime.load(PATH), or "
+                             "send the model path")
+        artifact = self.manifest.artifacts[self.backend.name]
+        batch_size, threads = self._requested
+        return (_unpickle, (os.path.abspath(self.manifest.path), self.backend.name, batch_size,
+                            threads, self.backend.num_threads, artifact.sha256))
 
     @property
     def n_bits(self) -> int:
@@ -108,10 +161,13 @@ class Predictor:
     def predict(self, bits: Any) -> Result:
         """Count the ones in each bit string.
 
-        ``bits``: a sequence of ``str`` of ``0`` and ``1``, each of any length >= 1; or a
-        uint8/bool numpy array ``[N, L]`` of 0 and 1; or ``runtime.bits.Windows``. Strings
-        shorter than the model's window are left-padded with zeros, longer ones split into
-        windows whose counts are added; both are exact.
+        ``bits``: a sequence of ``str`` of ``0`` and ``1``, each of any length >= 1; or an
+        integer/bool array ``[N, L]`` of 0 and 1; or ``runtime.bits.Windows`` (see
+        ``runtime.bits`` for all that is accepted and refused: sets and mappings, a masked
+        array with masked values, float arrays). Strings shorter than the model's window
+        are left-padded with zeros, longer ones split into windows whose counts are added;
+        both are exact. Large inputs are windowed a chunk at a time, so memory beyond the
+        input stays bounded.
 
         Returns a Result (empty for empty input). Raises ``runtime.InputError`` naming the
         item and position of the first invalid bit, ``runtime.ModelError`` if the model fails.
@@ -121,52 +177,76 @@ class Predictor:
             row = one_window(bits[0], self.n_bits)
             if row is not None:
                 return _result(self.backend._run(row).argmax(axis=1))
-        windows, checked = self._windows(bits)
-        rows = windows.bits
-        if len(rows) <= self.batch_size:
-            counts = self._count(rows, checked)
-        elif self.threads == 1:
-            counts = np.empty(len(rows), np.int64)
-            for start in range(0, len(rows), self.batch_size):
-                stop = start + self.batch_size
-                counts[start:stop] = self._count(rows[start:stop], checked)
-        else:
-            job = _Job(self, rows, checked)
-            pool = self._executor()
-            for _ in range(min(self.threads, job.n_batches) - 1):
-                pool.submit(job.work)
-            try:
-                job.work()
-                counts = job.future.result()
-            except BaseException:
-                job.stop()  # e.g. Ctrl-C: the other threads finish their batch and stop
-                raise
-        return _result(windows.fold(counts))
+        return _result(self._count_input(prepare(bits, self.n_bits)))
 
     def submit(self, bits: Any):
         """Start counting in the background; return a ``concurrent.futures.Future`` of the Result.
 
         The input is validated at once, on the calling thread (invalid input raises
         ``runtime.InputError`` here); the batches then run on up to ``threads`` threads
-        of the Predictor's own. Inputs submitted one after another run in that order, so
-        a caller can prepare the next input, or write out the previous result, while one
-        runs. ``cancel()`` on the future stops the work after the batches in progress.
+        of the Predictor's own, a chunk of the input at a time. Inputs submitted one after
+        another start in that order, so a caller can prepare the next input, or write out
+        the previous result, while one runs. The input is read while it runs: do not change
+        an array passed here until its future is done. ``cancel()`` on the future stops the
+        work after the batches in progress.
         """
-        windows, checked = self._windows(bits)
-        job = _Job(self, windows.bits, checked, fold=windows.fold)
-        if job.n_batches == 0:
-            job.work()
-            return job.future
+        from concurrent.futures import Future
+
+        from .parallel import Chain
+
+        source = prepare(bits, self.n_bits)
+        future = Future()
+        if source.n_items == 0:
+            future.set_result(_result(np.zeros(0, np.int64)))
+            return future
+        spans = source.spans()
+        next(spans)
+        if next(spans, None) is not None:
+            source.check()  # several chunks: check them all now, the first one is built below
+        Chain(source, future, self._job, self._queue, _result).start()
+        return future
+
+    def _count_input(self, source: Input) -> np.ndarray:
+        """Per-item counts of the whole input, chunk by chunk, on this thread and the pool's:
+        the next chunk's windows are made here while the pool runs the current one."""
+        counts = np.empty(source.n_items, np.int64)
+        spans = source.spans()
+        span = next(spans, None)
+        windows = source.windows(*span) if span else None
+        while span is not None:
+            following = next(spans, None)
+            rows = windows.bits
+            if len(rows) <= self.batch_size or self.threads == 1:
+                window_counts = np.empty(len(rows), np.int64)
+                for start in range(0, len(rows), self.batch_size):
+                    stop = start + self.batch_size
+                    window_counts[start:stop] = self._count(rows[start:stop], source.checked)
+                upcoming = source.windows(*following) if following else None
+            else:
+                job = self._job(rows, source.checked)
+                pool = self._executor()
+                for _ in range(min(self.threads, job.n_batches) - 1):
+                    pool.submit(job.work)
+                try:
+                    upcoming = source.windows(*following) if following else None
+                    job.work()
+                    window_counts = job.future.result()
+                except BaseException:
+                    job.stop()  # e.g. Ctrl-C: the other threads finish their batch and stop
+                    raise
+            counts[span[0]:span[1]] = windows.fold(window_counts)
+            span, windows = following, upcoming
+        return counts
+
+    def _job(self, rows: np.ndarray, checked: bool, stop=None):
+        from .parallel import Job
+
+        return Job(rows, self.batch_size, lambda batch: self._count(batch, checked), stop)
+
+    def _queue(self, job) -> None:
         pool = self._executor()
         for _ in range(min(self.threads, job.n_batches)):
             pool.submit(job.work)
-        return job.future
-
-    def _windows(self, bits: Any) -> tuple[Windows, bool]:
-        """The input's windows, and whether their bits are known to be 0 and 1."""
-        if isinstance(bits, Windows):
-            return bits, False  # made elsewhere: the backend checks them
-        return parse_bits(bits, self.n_bits), True
 
     def _count(self, rows: np.ndarray, checked: bool) -> np.ndarray:
         """Counts for at most one batch of windows, on this thread."""
@@ -190,93 +270,16 @@ def _result(counts: np.ndarray) -> Result:
     return Result(counts=counts, parities=counts & 1)
 
 
-class _Job:
-    """The batches of one input, run by any number of threads, each taking the next batch.
-
-    ``future`` gets the window counts (or, with ``fold``, the Result) when every batch
-    is done, or the error of the first batch that failed (the one a single thread would
-    have met first) once the batches in progress have finished.
-    """
-
-    def __init__(self, predictor: Predictor, rows: np.ndarray, checked: bool, fold=None):
-        from concurrent.futures import Future
-
-        self.future = Future()
-        self._predictor = predictor
-        self._rows = rows
-        self._checked = checked
-        self._fold = fold
-        self._size = predictor.batch_size
-        self.n_batches = -(-len(rows) // self._size)
-        self._counts = np.empty(len(rows), np.int64)
-        self._lock = threading.Lock()
-        self._next = 0          # the next batch to take
-        self._running = 0       # batches taken and not finished
-        self._stopped = False   # take no more batches
-        self._settled = False
-        self._error: tuple[int, BaseException] | None = None
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            if self._running == 0:
-                self._settle()
-
-    def work(self) -> None:
-        """Run batches until none is left, then return (errors go to ``future``)."""
-        size = self._size
-        while True:
-            with self._lock:
-                if self._stopped or self._next >= self.n_batches or self.future.cancelled():
-                    self._stopped = True
-                    if self._running == 0:
-                        self._settle()
-                    return
-                k = self._next
-                self._next += 1
-                self._running += 1
-            error = None
-            try:
-                start = k * size
-                self._counts[start:start + size] = self._predictor._count(
-                    self._rows[start:start + size], self._checked)
-            except Exception as exc:
-                error = exc
-            finally:
-                with self._lock:
-                    self._running -= 1
-                    if error is not None:
-                        if self._error is None or k < self._error[0]:
-                            self._error = (k, error)
-                        self._stopped = True
-                    if self._running == 0 and (self._stopped or self._next >= self.n_batches):
-                        self._settle()
-            if error is not None:
-                return
-
-    def _settle(self) -> None:
-        """Resolve the future, once, when no batch is running (called under the lock)."""
-        from concurrent.futures import InvalidStateError
-
-        if self._settled:
-            return
-        self._settled = True
-        try:
-            if self._error is not None:
-                self.future.set_exception(self._error[1])
-            elif self._next < self.n_batches:
-                self.future.cancel()  # stopped early without an error: cancelled
-            elif self._fold is not None:
-                self.future.set_result(_result(self._fold(self._counts)))
-            else:
-                self.future.set_result(self._counts)
-        except InvalidStateError:  # cancelled by the caller meanwhile
-            pass
-        except Exception as exc:  # folding failed: report it rather than lose it
-            try:
-                self.future.set_exception(exc)
-            except InvalidStateError:
-                pass
+def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads: int | None,
+              num_threads: int | None, sha256: str) -> Predictor:
+    """A pickled Predictor: its model loaded again from the manifest, and checked to be the same."""
+    manifest = read_manifest(manifest_path)
+    artifact = manifest.artifacts.get(backend)
+    if artifact is None or artifact.sha256 != sha256:
+        raise ModelError(f"{manifest_path}: not the model this Predictor was pickled with (its "
+                         f"{backend} artifact had sha256 {sha256[:16]}...); it changed since")
+    options = {} if num_threads is None else {"num_threads": num_threads}
+    return Predictor(open_artifact(manifest, backend, **options), manifest, batch_size, threads)
 
 
 def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
@@ -284,25 +287,31 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
          num_threads: int | None = None) -> Predictor:
     """Find, verify and open a model; return a Predictor.
 
-    ``model``: an artifact directory or its ``manifest.json``; None looks in ``./artifacts``,
-    then uses the default model shipped with the package. ``backend``: ``"auto"`` (the
-    first installed of ``AUTO_PREFERENCE`` that the model has), ``"tflite"`` or ``"onnx"``.
-    ``batch_size``: windows per inference call (None: the backend's own best).
-    ``threads``: how many batches of a large input run at once (None: one per CPU core).
-    ``num_threads`` goes to the backend: threads inside one inference call (None: its
-    default, 1; more rarely pays for this model, and multiplies with ``threads``).
+    ``model``: an artifact directory or its ``manifest.json`` (a str, bytes or
+    os.PathLike); None looks in ``./artifacts``, then uses the default model shipped with
+    the package. ``backend``: ``"auto"`` (the first installed of ``AUTO_PREFERENCE`` that
+    the model has), ``"tflite"`` or ``"onnx"``. ``batch_size``: windows per inference
+    call, 1 to ``MAX_BATCH_SIZE`` (None: the backend's own best). ``threads``: how many
+    batches of a large input run at once (None: one per CPU core). ``num_threads`` goes to
+    the backend: threads inside one inference call (None: its default, 1; more rarely pays
+    for this model, and multiplies with ``threads``: ``threads x num_threads`` may be at
+    most ``MAX_THREADS``).
 
     Every artifact is checked against the manifest's sha256 and signature before it is
     used. Raises ModelError for a missing, damaged or mismatched model,
     BackendUnavailableError when the backend's package is not installed, UsageError for
     a bad setting.
     """
-    if backend != "auto" and backend not in BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}; expected auto or one of: {', '.join(BACKENDS)}")
+    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
+        raise UsageError(f"unknown backend {show(backend)}; expected auto or one of: "
+                         f"{', '.join(BACKENDS)}")
+    # Every setting is checked before the model is read.
     if batch_size is not None:
-        _check_positive("batch_size", batch_size)
+        check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
+    if num_threads is not None:
+        num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
     if threads is not None:
-        _check_positive("threads", threads)
+        _check_threads(threads, num_threads or 1)
     manifest = read_manifest(find_manifest(model))
     options = {} if num_threads is None else {"num_threads": num_threads}
     if backend != "auto":

@@ -1,116 +1,58 @@
-"""Files and streams of the command line: where its bytes come from and go to.
+"""Files and streams of the command line: where its bytes come from, and its standard streams.
 
+- ``claim_standard_descriptors``: standard input, output or error closed at start
+  (``<&-``, ``>&-``, ``2>&-``) are held on /dev/null, so that no file opened later takes
+  their number (LiteRT's messages would land in it), and using them is an error;
 - ``open_stdin``: standard input, read so that Ctrl-C always ends a wait (``PipeReader``);
-- ``AtomicFile``: an ``--output`` file written beside its target and renamed over it, so a
-  failed run leaves the previous file as it was; ``StdoutSink`` for standard output;
 - ``Progress``: a line count on standard error when it is a terminal and the run is long;
 - ``QuietNativeStderr``: silences what C++ libraries print while a model is opened.
+
+Where results go (``StdoutSink``, ``AtomicFile``, ``--output``) is ``runtime.output``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
 
-__all__ = ["StdoutSink", "AtomicFile", "Progress", "QuietNativeStderr", "PipeReader", "open_stdin"]
+from .output import CLOSED_AT_START, AtomicFile, StdoutSink
+
+__all__ = ["StdoutSink", "AtomicFile", "Progress", "QuietNativeStderr", "PipeReader", "open_stdin",
+           "claim_standard_descriptors"]
 
 
-class StdoutSink:
-    """Standard output, flushed after every batch so a reader downstream sees progress."""
+def claim_standard_descriptors() -> set[int]:
+    """Put /dev/null on each of descriptors 0, 1 and 2 that is closed; return their numbers.
 
-    name = "<stdout>"
-
-    def __init__(self):
-        self._buffer = sys.stdout.buffer
-
-    def write(self, data: bytes) -> None:
-        self._buffer.write(data)
-        self._buffer.flush()
-
-    def commit(self) -> None:
-        self._buffer.flush()
-
-    def discard(self) -> None:
-        try:
-            self._buffer.flush()
-        except OSError:
-            pass
-
-
-class AtomicFile:
-    """Writes to a temporary file beside ``path``; ``commit`` renames it over ``path``.
-
-    Only a regular file (or a new one) can be replaced atomically: a device, a FIFO or a
-    socket (``-o /dev/null``, ``-o /dev/stdout``) is written in place instead. A symbolic
-    link is followed, so the file it points to is the one replaced.
+    Each is remembered in ``runtime.output.CLOSED_AT_START``: standard output or input
+    found closed stays an error to use ("Bad file descriptor"), as it was.
     """
-
-    def __init__(self, path: str):
-        import stat
-
-        self.name = path
-        target = os.path.realpath(path)
+    closed = set()
+    for fd in (0, 1, 2):
         try:
-            mode = os.stat(target).st_mode
-        except FileNotFoundError:
-            mode = None
-        if mode is not None and stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", path)
-        if mode is not None and not stat.S_ISREG(mode):
-            self._tmp, self._target = None, target
-            self._file = open(target, "wb")
-            return
-        directory, base = os.path.split(target)
-        self._target = target
-        self._mode = None if mode is None else stat.S_IMODE(mode)
-        self._tmp, fd = _create_beside(directory, base)
-        self._file = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def commit(self) -> None:
-        if self._tmp is None:
-            self._file.close()
-            return
-        mode = self._mode
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.chmod(self._tmp, mode)
-        os.replace(self._tmp, self._target)
-
-    def discard(self) -> None:
-        try:
-            self._file.close()
-        except OSError:
-            pass
-        if self._tmp is not None:
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
-
-
-def _create_beside(directory: str, base: str) -> tuple[str, int]:
-    """Create a new, private temporary file ``.<base>.<random>.tmp`` in ``directory``.
-
-    What ``tempfile.mkstemp`` does, without its imports (shutil, random and the
-    compression modules cost ~3 ms of a ~0.1 s cold start).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        path = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
-        try:
-            return path, os.open(path, flags, 0o600)
-        except FileExistsError:
+            os.fstat(fd)
             continue
-    raise FileExistsError(17, "No usable temporary file name", os.path.join(directory, f".{base}.*.tmp"))
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            break
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        closed.add(fd)
+    CLOSED_AT_START.update(closed)
+    return closed
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and 2 not in CLOSED_AT_START and sys.stderr.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 class Progress:
@@ -121,7 +63,7 @@ class Progress:
     EVERY = 0.2
 
     def __init__(self, total_bytes: int | None):
-        self.enabled = sys.stderr.isatty()
+        self.enabled = _stderr_is_terminal()
         self.total = total_bytes
         self.start = self.last = time.monotonic()
         self.shown = False
@@ -136,14 +78,19 @@ class Progress:
             return
         self.last, self.shown = now, True
         pct = f" ({min(100, 100 * bytes_read // self.total)}%)" if self.total else ""
-        sys.stderr.write(f"\r{lines:,} lines{pct}\x1b[K")
-        sys.stderr.flush()
+        self._show(f"\r{lines:,} lines{pct}\x1b[K")
 
     def clear(self) -> None:
         if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+            self._show("\r\x1b[K")
             self.shown = False
+
+    def _show(self, text: str) -> None:
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except (OSError, ValueError):  # the terminal went away (a hang-up): no more progress
+            self.enabled = self.shown = False
 
 
 class QuietNativeStderr:
@@ -156,7 +103,8 @@ class QuietNativeStderr:
 
     def __enter__(self):
         try:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             self._saved = os.dup(2)
             devnull = os.open(os.devnull, os.O_WRONLY)
         except OSError:
@@ -222,8 +170,11 @@ class PipeReader:
 
 
 def open_stdin():
+    """(a reader of standard input, what to close); OSError when it is closed."""
     import stat
 
+    if sys.stdin is None or 0 in CLOSED_AT_START:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
     fd = sys.stdin.fileno()
     if stat.S_ISREG(os.fstat(fd).st_mode):
         return sys.stdin.buffer, None

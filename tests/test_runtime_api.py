@@ -223,3 +223,83 @@ def test_default_settings():
     assert predictor.threads == default_threads()
     assert predictor.batch_size == predictor.backend.default_batch_size
     assert "threads=" in repr(predictor)
+
+
+# --- settings: bounded, and typed -----------------------------------------------------------
+
+MODEL = Path(runtime.__file__).parent / "model"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_threads": 100_000}, "num_threads must be at most 256, got 100000"),
+    ({"threads": 100_000}, "threads must be at most 256, got 100000"),
+    ({"threads": 16, "num_threads": 32}, "threads x num_threads must be at most 256"),
+    ({"batch_size": 10 ** 9}, "batch_size must be at most 16384"),
+])
+def test_thread_counts_and_batch_sizes_are_bounded(kwargs, message):
+    """LiteRT segfaulted on num_threads=100000 and onnxruntime grew to 3.5 GB: refused before
+    anything is opened."""
+    for backend in BACKENDS:
+        with pytest.raises(runtime.UsageError, match=message):
+            runtime.load(MODEL, backend=backend, **kwargs)
+
+
+def test_the_bounds_themselves_are_accepted():
+    predictor = runtime.load(MODEL, backend="tflite", threads=256, batch_size=16384)
+    assert (predictor.threads, predictor.batch_size) == (256, 16384)
+    predictor = runtime.load(MODEL, backend="onnx", threads=2, num_threads=128)
+    assert predictor.predict(np.ones((3000, 50), np.uint8)).counts.tolist() == [50] * 3000
+
+
+def test_default_threads_stay_within_the_bound():
+    from runtime.predictor import default_threads
+
+    assert 1 <= default_threads() <= 256
+    assert default_threads(num_threads=256) == 1
+    assert runtime.load(MODEL, num_threads=200).threads == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": ["tflite"]}, "unknown backend"),
+    ({"backend": None}, "unknown backend"),
+    ({"model": 123}, "model must be a path"),
+    ({"model": b"\0"}, "not a usable path"),
+    ({"batch_size": "512"}, "batch_size must be a positive integer"),
+    ({"batch_size": 512.0}, "batch_size must be a positive integer"),
+    ({"threads": [2]}, "threads must be a positive integer"),
+    ({"num_threads": True}, "num_threads must be a positive integer"),
+    ({"num_threads": "x" * 10_000}, "num_threads must be a positive integer"),
+])
+def test_settings_of_the_wrong_type_are_usage_errors(kwargs, message):
+    with pytest.raises(runtime.UsageError, match=message) as caught:
+        runtime.load(**{"model": MODEL, **kwargs})
+    assert len(str(caught.value)) < 300
+
+
+def test_integers_of_any_kind_are_accepted():
+    predictor = runtime.load(MODEL, batch_size=np.int64(64), threads=np.int32(2))
+    assert (predictor.batch_size, predictor.threads) == (64, 2)
+    assert type(predictor.batch_size) is int
+
+
+def test_the_lower_layers_refuse_wrong_types_too():
+    from runtime.backends import open_backend
+    from runtime.predictor import Predictor
+
+    with pytest.raises(runtime.UsageError, match="unknown backend"):
+        open_backend(["onnx"], MODEL / "model.onnx")
+    with pytest.raises(runtime.UsageError, match="path must be"):
+        open_backend("onnx", 123)
+    with pytest.raises(runtime.UsageError, match="unknown backend option 'threads'"):
+        open_backend("onnx", MODEL / "model.onnx", threads=2)
+    with pytest.raises(runtime.UsageError, match="backend must be an opened"):
+        Predictor("tflite")
+    with pytest.raises(runtime.UsageError, match="manifest must be"):
+        Predictor(open_backend("onnx", MODEL / "model.onnx"), manifest="manifest.json")
+    from runtime.manifest import read_manifest, verify_artifact
+    from runtime.predictor import default_threads
+
+    with pytest.raises(runtime.UsageError, match="backend must be a backend name"):
+        verify_artifact(read_manifest(MODEL / "manifest.json"), ["onnx"])
+    with pytest.raises(runtime.UsageError, match="num_threads must be a positive integer"):
+        default_threads("2")

@@ -155,3 +155,159 @@ def test_a_model_with_only_one_artifact(model_dir):
     assert runtime.load(model_dir).backend.name == "onnx"
     with pytest.raises(runtime.ModelError, match="no tflite artifact"):
         runtime.load(model_dir, backend="tflite")
+
+
+# --- hostile model directories ------------------------------------------------------------
+
+def run_load(code, timeout=60):
+    """Run ``code`` (which loads a model) in a fresh interpreter: a hang or a crash there fails
+    this test instead of taking the test session with it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+LOAD = """
+import sys, runtime
+try:
+    runtime.load({model!r}, backend={backend!r})
+except runtime.ModelError as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(3)
+"""
+
+
+def test_a_manifest_nested_100000_deep_is_a_model_error(model_dir):
+    (model_dir / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    status, out, err = run_load(LOAD.format(model=str(model_dir), backend="auto"))
+    assert (status, err) == (3, "")
+    assert "nested more than 32 deep" in out
+
+
+def test_a_manifest_nested_deeper_than_its_schema_is_refused(model_dir):
+    # Deep enough to break code that walks it recursively, shallow enough for json.
+    edit_manifest(model_dir, lambda m: m.update(notes=json.loads("[" * 40 + "]" * 40)))
+    with pytest.raises(runtime.ModelError, match="nested more than 32 deep"):
+        runtime.load(model_dir)
+
+
+@pytest.mark.parametrize("backend", ["tflite", "onnx"])
+def test_an_artifact_linked_to_dev_zero_is_refused_at_once(model_dir, backend):
+    """/dev/zero has size 0: a manifest saying 0 bytes would have it read until memory ran out."""
+    path = model_dir / f"model.{backend}"
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    edit_manifest(model_dir, lambda m: m["artifacts"][backend].update(size_bytes=0))
+    status, out, err = run_load(LOAD.format(model=str(model_dir), backend=backend))
+    assert (status, err) == (3, "")
+    assert f"model.{backend}: cannot read artifact: it is a character device, not a regular file" in out
+
+
+@pytest.mark.parametrize("what", ["artifact", "manifest"])
+def test_a_fifo_is_refused_without_waiting_for_a_writer(model_dir, what):
+    import os
+
+    path = model_dir / ("model.onnx" if what == "artifact" else "manifest.json")
+    if what == "manifest":
+        shutil.copy(path, model_dir / "real.json")
+    path.unlink()
+    os.mkfifo(path)
+    model = model_dir / "real.json" if what == "manifest" else model_dir
+    code = LOAD.format(model=str(model), backend="onnx")
+    if what == "manifest":  # straight at the FIFO: find_manifest would not call it a model
+        code = code.replace(f"runtime.load({str(model)!r}", f"runtime.manifest.read_manifest({str(path)!r}")
+        code = code.replace(", backend='onnx')", ")").replace("import sys, runtime", "import sys, runtime, runtime.manifest")
+    status, out, err = run_load(code)
+    assert (status, err) == (3, "")
+    assert "it is a FIFO, not a regular file" in out
+
+
+def test_an_oversized_manifest_is_refused_before_it_is_read(model_dir):
+    from runtime.limits import MAX_MANIFEST_BYTES
+
+    with open(model_dir / "manifest.json", "r+b") as f:
+        f.truncate(MAX_MANIFEST_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(runtime.ModelError, match=f"more than the {MAX_MANIFEST_BYTES} bytes a manifest"):
+        runtime.load(model_dir)
+
+
+def test_a_manifest_directory_or_artifact_directory_is_refused(model_dir):
+    (model_dir / "model.onnx").unlink()
+    (model_dir / "model.onnx").mkdir()
+    with pytest.raises(runtime.ModelError, match="it is a directory, not a regular file"):
+        runtime.load(model_dir, backend="onnx")
+    with pytest.raises(runtime.ModelError, match="it is a directory"):
+        read_manifest(model_dir)
+
+
+def test_values_quoted_from_a_manifest_are_shortened(model_dir):
+    edit_manifest(model_dir, lambda m: m.update(task="x" * 500_000))
+    with pytest.raises(runtime.ModelError, match="task is 'x") as caught:
+        runtime.load(model_dir)
+    assert len(str(caught.value)) < 300
+
+
+def test_the_bytes_checked_are_the_bytes_opened(model_dir, monkeypatch):
+    """The artifact is read once: a file swapped after its check cannot be what gets loaded."""
+    import runtime.files
+
+    reads = []
+    original = runtime.files.read_regular
+
+    def read_then_swap(path, *args, **kwargs):
+        data = original(path, *args, **kwargs)
+        reads.append(str(path))
+        if str(path).endswith("model.onnx"):
+            (model_dir / "model.onnx").write_bytes(b"swapped after its check")
+        return data
+
+    monkeypatch.setattr(runtime.manifest, "read_regular", read_then_swap)
+    predictor = runtime.load(model_dir, backend="onnx")
+    assert predictor.predict(["1" * 50]).counts.tolist() == [50]
+    assert [p for p in reads if p.endswith("model.onnx")] == [str(model_dir / "model.onnx")]
+
+
+# --- paths that cannot be looked at ---------------------------------------------------------
+
+def test_a_model_name_too_long_is_a_model_error(tmp_path):
+    with pytest.raises(runtime.ModelError, match="File name too long"):
+        runtime.load(tmp_path / ("x" * 300))
+
+
+@pytest.mark.parametrize("model, message", [
+    (123, "model must be a path"), (["artifacts"], "model must be a path"),
+    ("", "got an empty one"), ("a\0b", "not a usable path"),
+])
+def test_a_model_that_is_not_a_path_is_a_usage_error(model, message):
+    with pytest.raises(runtime.UsageError, match=message):
+        runtime.load(model)
+
+
+def test_a_model_path_may_be_bytes(model_dir):
+    import os
+
+    assert runtime.load(os.fsencode(model_dir)).predict(["0110"]).counts.tolist() == [2]
+
+
+def test_an_unenterable_directory_is_a_model_error_not_a_traceback(unprivileged):
+    """A model inside a directory the user cannot enter, and a ./artifacts it cannot enter."""
+    import subprocess
+    import sys
+
+    prefix, home = unprivileged
+    locked = home / "locked"
+    shutil.copytree(SHIPPED, locked / "model")
+    locked.chmod(0o000)
+    (home / "cwd").mkdir()
+    shutil.copytree(SHIPPED, home / "cwd" / "artifacts")
+    (home / "cwd" / "artifacts").chmod(0o000)
+    code = ("import sys, runtime\n"
+            "try:\n    runtime.load(sys.argv[1] or None)\n"
+            "except runtime.ModelError as exc:\n    print(exc)\n    sys.exit(3)\n")
+    for model, cwd in ((str(locked / "model"), home), ("", home / "cwd")):
+        done = subprocess.run([*prefix, sys.executable, "-c", code, model], capture_output=True,
+                              text=True, timeout=60, cwd=cwd)
+        assert (done.returncode, done.stderr) == (3, ""), done.stderr
+        assert "cannot look for a model there: Permission denied" in done.stdout

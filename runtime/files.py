@@ -1,0 +1,68 @@
+"""Reading a model's files: only regular files, and never more than a bound.
+
+A manifest or an artifact path may lead anywhere: to a symbolic link to ``/dev/zero``
+(reading it never ends), a FIFO (opening it waits for a writer forever), a directory, or
+a file far larger than any model. ``read_regular`` opens without waiting, refuses
+anything but a regular file, checks its size before reading, and reads at most that.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .errors import ModelError
+
+__all__ = ["read_regular"]
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular(path: str | os.PathLike, what: str, limit: int, size: int | None = None) -> bytes:
+    """The whole content of the regular file at ``path``, which holds a ``what`` (for messages).
+
+    Raises ModelError when it cannot be opened or read, is not a regular file, is larger
+    than ``limit`` bytes, is not ``size`` bytes when ``size`` is given (a damaged or
+    replaced file), or changes size while it is read.
+    """
+    name = os.fspath(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ModelError(f"{name}: cannot read {what}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL in the path
+        raise ModelError(f"{name!r}: cannot read {what}: {exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelError(f"{name}: cannot read {what}: it is {_kind(st.st_mode)}, not a regular file")
+        if size is not None and st.st_size != size:
+            raise ModelError(f"{name}: size is {st.st_size} bytes, the manifest says {size}: "
+                             "damaged or replaced artifact, refusing it")
+        if st.st_size > limit:
+            raise ModelError(f"{name}: cannot read {what}: {st.st_size} bytes, more than the "
+                             f"{limit} bytes a {what} may have")
+        chunks, got = [], 0
+        while got <= st.st_size:  # one byte more than expected: did it grow meanwhile?
+            data = os.read(fd, st.st_size + 1 - got)
+            if not data:
+                break
+            chunks.append(data)
+            got += len(data)
+    except OSError as exc:
+        raise ModelError(f"{name}: cannot read {what}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if got != st.st_size:
+        raise ModelError(f"{name}: cannot read {what}: it changed while being read "
+                         f"({st.st_size} bytes at first, then {got})")
+    return b"".join(chunks)
