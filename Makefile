@@ -11,6 +11,9 @@ EXPORT_ARGS ?=
 # TensorFlow-free environments for the runtime's tests.
 RUNTIME_VENV := .venv-runtime
 LEGACY_VENV := .venv-legacy
+# One backend each: the `tflite` and `onnx` extras.
+TFLITE_VENV := .venv-tflite
+ONNX_VENV := .venv-onnx
 
 .PHONY: all train export test test-main test-runtime test-slow bench bench-batch evidence default-model clean
 
@@ -37,6 +40,19 @@ $(LEGACY_VENV)/.installed: pyproject.toml
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps .
 	touch $@
 
+# The one-backend device installs: numpy and LiteRT, or numpy and onnxruntime.
+$(TFLITE_VENV)/.installed: pyproject.toml
+	test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TFLITE_VENV)/bin/python -m pip install --quiet ".[tflite,dev]"
+	touch $@
+
+$(ONNX_VENV)/.installed: pyproject.toml
+	test -x $(ONNX_VENV)/bin/python || $(PYTHON) -m venv $(ONNX_VENV)
+	$(ONNX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ONNX_VENV)/bin/python -m pip install --quiet ".[onnx,dev]"
+	touch $@
+
 train: $(VENV)/.installed
 	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 	@echo "next: make export   (converts $(ARTIFACTS)/model.keras to TFLite and ONNX)"
@@ -61,18 +77,25 @@ test-main: $(VENV)/.installed
 # tests/ so `import runtime` finds the installed package, not the source tree.
 RUNTIME_TESTS := $(notdir $(wildcard tests/test_runtime_*.py))
 
-test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed
+# The one-backend installs run what differs there: auto, verify and the install hint.
+ONE_BACKEND_TESTS := test_runtime_one_backend.py
+
+test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed $(TFLITE_VENV)/.installed $(ONNX_VENV)/.installed
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
+	$(TFLITE_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	cd tests && PARITY_EDGE_ONLY_BACKEND=tflite ../$(TFLITE_VENV)/bin/python -m pytest -m one_backend -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(ONE_BACKEND_TESTS)
+	$(ONNX_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	cd tests && PARITY_EDGE_ONLY_BACKEND=onnx ../$(ONNX_VENV)/bin/python -m pytest -m one_backend -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(ONE_BACKEND_TESTS)
 
 # The bar itself: default training runs from scratch (two seeds) must be proved exact, count
 # every evaluation string right and win every string by at least 0.5.
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow tests/test_train.py
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(RUNTIME_VENV)/.installed $(TFLITE_VENV)/.installed $(ONNX_VENV)/.installed
 	$(PY) -m bench --out $(ARTIFACTS)
 	@echo "next: read $(ARTIFACTS)/bench.md (the README's results section is that file)"
 
@@ -89,5 +112,5 @@ bench-batch: $(VENV)/.installed
 	@echo "next: read $(ARTIFACTS)/bench_batch.md (the README's \"Beyond one machine\" figures)"
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) $(TFLITE_VENV) $(ONNX_VENV) build *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -28,6 +28,10 @@ import numpy as np
 
 from bench.batch import bench_batch
 from bench.batch import markdown as batch_markdown
+from bench.environments import bench_environments
+from bench.environments import markdown as environments_markdown
+from bench.variants import bench_variants
+from bench.variants import markdown as variants_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_SIZES = (1, 64, 1024, 10_000)
@@ -441,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_start"] = bench_commands(model_dir, keras_path, one, tmp, rounds=5)
         print("memory", flush=True)
         results["memory"] = {str(k): v for k, v in bench_memory(model_dir, tmp).items()}
+        print("the device installs", flush=True)
+        results["environments"] = bench_environments(one, run_command)
+        print("reduced-precision variants against float32", flush=True)
+        results["variants"] = bench_variants(model_dir, rate, spread)
         print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
         results["batch"] = bench_batch(model_dir, tmp, write_bits_file)
         if not args.no_stages:
@@ -454,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for a, b, c, d in rows:
         print(f"{a:<{width}}  {b:<40} {c:<22} {d}")
-    text = markdown(results, rows) + "\n" + batch_markdown(results["batch"])
+    text = (markdown(results, rows) + "\n" + environments_markdown(results["environments"]) + "\n"
+            + variants_markdown(results["variants"]) + "\n" + batch_markdown(results["batch"]))
     for name, text in (("bench.json", json.dumps(results, indent=2)), ("bench.md", text)):
         _write(args.out / name, text)
     print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")

@@ -14,6 +14,11 @@ added (the first window left-padded). Both are exact. Large inputs run as parall
 batches, one thread per CPU core by default (``threads``); the results do not depend on
 the number of threads.
 
+``runtime.load(precision="int8")`` runs a reduced-precision variant the model carries.
+``runtime.verify_model()`` (``python -m runtime.verify``) replays the golden set shipped
+with the model through each installed backend: proof that this installed copy still
+computes what was exported.
+
 Every error the runtime raises is a ``runtime.ParityEdgeError``; see ``runtime.errors``
 for the tree. The command line is ``python -m runtime.predict --help``; for inputs too big
 for one host, ``python -m runtime.batch --help`` runs the same counts on a Ray cluster
@@ -26,24 +31,26 @@ from .errors import (BackendUnavailableError, ClusterError, InputError, ModelErr
                      UsageError)
 
 __all__ = [
-    "load", "Predictor", "Result",
+    "load", "Predictor", "Result", "verify_model",
     "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
     "ClusterError",
 ]
 
-_LAZY = {"load", "Predictor", "Result"}
+# name -> the module that defines it, imported on first use.
+_LAZY = {"load": "predictor", "Predictor": "predictor", "Result": "predictor",
+         "verify_model": "verify"}
 
 
 def __getattr__(name: str):
     # PEP 562: the API pulls in numpy, so it is imported when first asked for.
     if name in _LAZY:
-        from . import predictor
+        import importlib
 
-        value = getattr(predictor, name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_LAZY))

@@ -108,6 +108,11 @@ class Backend:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, n_bits={self.n_bits})"
 
+    @classmethod
+    def available(cls) -> None:
+        """Raise BackendUnavailableError, saying what to install, unless this backend's
+        package imports here."""
+
     def __reduce__(self):
         raise UsageError(f"a {type(self).__name__} cannot be pickled: it holds an opened model; "
                          "pickle the Predictor that runtime.load returns (it reloads its model from "
@@ -204,9 +209,58 @@ def _import_litert():
     except Exception as exc:
         errors.append(f"tflite_runtime: {exc}")
     raise BackendUnavailableError(
-        "the tflite backend needs LiteRT: pip install ai-edge-litert "
-        f"(or tflite-runtime with numpy<2) [{'; '.join(errors)}]",
-        package="ai-edge-litert")
+        "the tflite backend needs LiteRT: pip install \"parity-edge[tflite]\" (ai-edge-litert; "
+        f"or tflite-runtime with numpy<2) [{'; '.join(errors)}]",
+        package="parity-edge[tflite]")
+
+
+# LiteRT's C++ side writes this to file descriptor 2 the first time a process creates an
+# interpreter; a library must not print, so it is held back (see _quiet_first_interpreter).
+_XNNPACK_NOTE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+_QUIET_LOCK = threading.Lock()
+_noted = False
+
+
+def _quiet_first_interpreter(create):
+    """``create()`` with file descriptor 2 captured until LiteRT has printed its one-time
+    note; whatever else was written there meanwhile (by any thread) is written back after.
+    Once the note has been seen, or stderr is not a descriptor, this is just ``create()``."""
+    global _noted
+    if _noted:
+        return create()
+    with _QUIET_LOCK:
+        if _noted:
+            return create()
+        try:
+            saved = os.dup(2)
+        except OSError:
+            return create()
+        # An in-memory file where Linux has one (no tempfile import on the cold start).
+        sink = os.memfd_create("stderr") if hasattr(os, "memfd_create") else _temporary_fd()
+        try:
+            os.dup2(sink, 2)
+            try:
+                return create()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                os.lseek(sink, 0, os.SEEK_SET)
+                captured = b"".join(iter(lambda: os.read(sink, 1 << 16), b""))
+                if _XNNPACK_NOTE in captured:
+                    _noted = True
+                    captured = captured.replace(_XNNPACK_NOTE, b"", 1)
+                if captured:
+                    os.write(2, captured)
+        finally:
+            os.close(sink)
+
+
+def _temporary_fd() -> int:
+    import tempfile
+
+    fd, name = tempfile.mkstemp()
+    os.unlink(name)
+    return fd
 
 
 class TFLiteBackend(Backend):
@@ -221,6 +275,11 @@ class TFLiteBackend(Backend):
     """
 
     name = "tflite"
+
+    @classmethod
+    def available(cls) -> None:
+        _import_litert()
+
     # Rows per CPU-second of one interpreter on one thread, shared 2-core x86 (AVX-512),
     # the shipped 32-unit unrolled RNN: batch 64 ~585k, 256 ~665k, 512 ~675k, 768 ~660k,
     # 1024 ~600k, 10000 ~530k.
@@ -261,9 +320,13 @@ class TFLiteBackend(Backend):
         try:
             # One thread per interpreter: XNNPACK's threads only synchronise on every one
             # of the ~150 tiny operators (2 threads ran at 0.4-0.9x the speed of 1).
-            interp = self._litert.Interpreter(model_content=self._content,
-                                              num_threads=self.num_threads or 1)
-            interp.allocate_tensors()
+            def create():
+                made = self._litert.Interpreter(model_content=self._content,
+                                                num_threads=self.num_threads or 1)
+                made.allocate_tensors()
+                return made
+
+            interp = _quiet_first_interpreter(create)
         except Exception as exc:  # LiteRT raises ValueError / RuntimeError on a bad model
             raise ModelError(f"{self.path}: LiteRT cannot load the model: {exc}") from exc
         return [interp, None]
@@ -301,6 +364,16 @@ class TFLiteBackend(Backend):
                 self._idle.append(slot)
 
 
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+        return onnxruntime
+    except Exception as exc:  # ImportError, or a broken install
+        raise BackendUnavailableError(
+            f"the onnx backend needs onnxruntime: pip install \"parity-edge[onnx]\" "
+            f"(onnxruntime) [{exc}]", package="parity-edge[onnx]") from exc
+
+
 class OnnxBackend(Backend):
     """A ``.onnx`` model run by onnxruntime on the CPU. One session serves all threads.
 
@@ -308,6 +381,11 @@ class OnnxBackend(Backend):
     """
 
     name = "onnx"
+
+    @classmethod
+    def available(cls) -> None:
+        _import_onnxruntime()
+
     # Rows per CPU-second on one thread, same machine and model as TFLiteBackend's figures:
     # batch 64 ~260k, 256 ~390k, 512 ~350-460k, 1024 ~390-410k, 2048 ~365k, 10000 ~400-430k.
     default_batch_size = 1024
@@ -315,25 +393,10 @@ class OnnxBackend(Backend):
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None,
                  content: bytes | None = None):
         super().__init__(path, num_threads)
+        self._ort = _import_onnxruntime()
+        self._content = _read_model(self.path, content)
         try:
-            import onnxruntime as ort
-        except Exception as exc:
-            raise BackendUnavailableError(
-                f"the onnx backend needs onnxruntime: pip install onnxruntime [{exc}]",
-                package="onnxruntime") from exc
-        content = _read_model(self.path, content)
-        try:
-            options = ort.SessionOptions()
-            options.log_severity_level = 3  # errors only; warnings would go to stderr
-            # The model's operators are tiny (one recurrent step at a time): splitting them over
-            # threads cost more than it saved (2 threads ran at 0.4-0.7x the speed of 1 on a
-            # 2-core CPU), and spinning worker threads steal the CPU from everything else.
-            # Graph optimisation levels (none to all) and the parallel execution mode ran
-            # within 8% of each other, inside the noise: onnxruntime's defaults stay.
-            options.intra_op_num_threads = num_threads or 1
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+            self._session = self._new_session()
             inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         except Exception as exc:  # onnxruntime's own types, and UnicodeDecodeError on damaged files
             raise ModelError(f"{self.path}: onnxruntime cannot load the model: "
@@ -346,10 +409,42 @@ class OnnxBackend(Backend):
                                        o.shape, o.type == "tensor(float)")
         self.n_classes = self.n_bits + 1
         self.input_name, self.output_name = i.name, o.name
+        self._lock = threading.Lock()
+        _OPENED.add(self)
+
+    def _after_fork(self) -> None:
+        # A session another thread was running at the fork may hold onnxruntime's locks,
+        # which no thread of the child will release: the child makes its own on first use.
+        self._session = None
+        self._lock = threading.Lock()
+
+    def _new_session(self):
+        ort = self._ort
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only; warnings would go to stderr
+        # The model's operators are tiny (one recurrent step at a time): splitting them over
+        # threads cost more than it saved (2 threads ran at 0.4-0.7x the speed of 1 on a
+        # 2-core CPU), and spinning worker threads steal the CPU from everything else.
+        # Graph optimisation levels (none to all) and the parallel execution mode ran
+        # within 8% of each other, inside the noise: onnxruntime's defaults stay.
+        options.intra_op_num_threads = self.num_threads or 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(self._content, options, providers=["CPUExecutionProvider"])
 
     def _predict(self, inputs: np.ndarray) -> np.ndarray:
+        session = self._session
+        if session is None:  # the first call in the child of a fork
+            with self._lock:
+                if self._session is None:
+                    try:
+                        self._session = self._new_session()
+                    except Exception as exc:
+                        raise ModelError(f"{self.path}: onnxruntime cannot load the model: "
+                                         f"{type(exc).__name__}: {exc}") from exc
+                session = self._session
         try:
-            (logits,) = self._session.run([self.output_name], {self.input_name: inputs})
+            (logits,) = session.run([self.output_name], {self.input_name: inputs})
         except Exception as exc:
             raise ModelError(f"{self.path}: onnxruntime failed to run the model: "
                              f"{type(exc).__name__}: {exc}") from exc

@@ -5,11 +5,7 @@ artifact per backend (``model.tflite``, ``model.onnx``). The manifest records wh
 model computes (``task``, ``n_bits``, its input and output) and, for each artifact, its
 file name, size and sha256.
 
-Where a model is looked for (``find_manifest``), first match wins:
-
-1. the ``model`` argument (``--model``): an artifact directory or its ``manifest.json``;
-2. ``./artifacts`` when it holds a ``manifest.json``;
-3. the default model shipped inside this package (``runtime/model/``).
+Where a model is looked for is ``runtime.locate.find_manifest`` (also importable from here).
 
 Before an artifact is opened its size and sha256 are checked against the manifest, and
 after it is opened its input and output are checked against the manifest's
@@ -17,6 +13,12 @@ after it is opened its input and output are checked against the manifest's
 ModelError, never run. Checksums are the only reliable guard: damaged ``.tflite`` files
 can load and give wrong numbers, or crash the process while loading. An artifact is read
 once: the bytes checked are the bytes opened.
+
+Beside the float32 artifacts a model may carry reduced-precision variants (``variants``:
+``float16``, ``int8``, ``int8-static``; each published only if it still counts exactly) and
+a golden set (``golden``: inputs and the reference's outputs, for ``runtime.verify``); they
+are listed and checked like the artifacts. ``Manifest.artifact(backend, precision)`` finds
+one, and says what the model has when it lacks it.
 
 A model directory may be hostile: the manifest and each artifact must be regular files
 of bounded size (``runtime.files``), the manifest at most ``MAX_DEPTH`` deep, and values
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,21 +36,21 @@ from typing import Any
 from .errors import ModelError, UsageError, show
 from .files import read_regular
 from .limits import MAX_ARTIFACT_BYTES, MAX_MANIFEST_BYTES
+from .locate import DEFAULT_MODEL_DIR, LOCAL_MODEL_DIR, MANIFEST_NAME, _as_path, find_manifest
 
 __all__ = [
     "MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR",
-    "Artifact", "Manifest", "find_manifest", "read_manifest", "verify_artifact", "open_artifact",
+    "PRECISIONS", "DEFAULT_PRECISION", "Artifact", "Manifest", "find_manifest", "read_manifest",
+    "verify_artifact", "open_artifact", "read_verified",
 ]
 
-MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 TASK = "count-ones"
-#: The model shipped with the package, so the runtime works out of the box when embedded.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
-#: Where ``make export`` writes a freshly exported model, relative to the working directory.
-LOCAL_MODEL_DIR = Path("artifacts")
 
 _REQUIRED = ("schema_version", "task", "n_bits", "n_classes", "input", "output", "artifacts")
+#: Every precision an export can produce; float32 is the artifacts themselves, the default.
+PRECISIONS = ("float32", "float16", "int8", "int8-static")
+DEFAULT_PRECISION = "float32"
 
 
 @dataclass(frozen=True)
@@ -63,75 +64,49 @@ class Artifact:
     size_bytes: int
     converter: str | None = None
     opset: int | None = None
+    precision: str = DEFAULT_PRECISION
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A parsed and checked ``manifest.json``. ``data`` keeps the whole document."""
+    """A parsed and checked ``manifest.json``. ``data`` keeps the whole document.
+
+    ``artifacts``: the float32 files by backend; ``variants``: precision -> backend ->
+    file, for the reduced-precision ones; ``golden``: the golden set, or None.
+    """
 
     path: Path
     n_bits: int
     n_classes: int
     artifacts: dict[str, Artifact]
     data: dict[str, Any] = field(repr=False, compare=False)
+    variants: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    golden: Artifact | None = None
 
     @property
     def directory(self) -> Path:
         return self.path.parent
 
+    def precisions(self) -> dict[str, list[str]]:
+        """Every precision the model has, with the backends it has it for."""
+        return {DEFAULT_PRECISION: list(self.artifacts),
+                **{p: list(by_backend) for p, by_backend in self.variants.items()}}
 
-def find_manifest(model: str | bytes | os.PathLike | None = None) -> Path:
-    """The path of the manifest to use; see the module docstring for the search order.
+    def describe(self) -> str:
+        return ", ".join(f"{p} ({', '.join(b)})" for p, b in self.precisions().items())
 
-    Raises UsageError when ``model`` is not a path (or is empty), ModelError when there is
-    no model there or its directory cannot be searched.
-    """
-    if model is not None:
-        path = Path(_as_path(model))
-        if _exists(path, model, stat.S_ISDIR):
-            path = path / MANIFEST_NAME
-        elif path.suffix in (".tflite", ".onnx"):
-            raise ModelError(f"{os.fsdecode(model)}: pass the artifact directory or its {MANIFEST_NAME}, "
-                             "not a model file: the manifest is what vouches for it")
-        if not _exists(path, model, stat.S_ISREG):
-            raise ModelError(f"{os.fsdecode(model)}: no model there (expected an artifact directory "
-                             f"holding {MANIFEST_NAME}, or the manifest itself)")
-        return path
-    local = LOCAL_MODEL_DIR / MANIFEST_NAME
-    if _exists(local, local, stat.S_ISREG):
-        return local
-    shipped = DEFAULT_MODEL_DIR / MANIFEST_NAME
-    if _exists(shipped, shipped, stat.S_ISREG):
-        return shipped
-    raise ModelError(f"no model found: pass a model directory, or put one in ./{LOCAL_MODEL_DIR}; "
-                     f"the default model ({shipped}) is missing from this installation")
-
-
-def _as_path(model: Any) -> str:
-    """``model`` as a str path; UsageError for anything that is not a non-empty path."""
-    try:
-        path = os.fsdecode(model)  # str, bytes or os.PathLike
-    except TypeError:
-        raise UsageError(f"model must be a path (str, bytes or os.PathLike) or None, "
-                         f"got {type(model).__name__}") from None
-    if not path:
-        raise UsageError("model must be a path, got an empty one (None means the default model)")
-    return path
-
-
-def _exists(path: Path, given: Any, kind) -> bool:
-    """Whether ``path`` is of ``kind`` (``stat.S_ISDIR``, ``S_ISREG``); False when it does not
-    exist. A path that cannot be looked at (too long, a directory that cannot be entered) is
-    a ModelError, not an answer."""
-    try:
-        return kind(os.stat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        raise ModelError(f"{os.fsdecode(given)}: cannot look for a model there: "
-                         f"{exc.strerror or exc}") from exc
-    except ValueError as exc:  # a NUL in the path
-        raise UsageError(f"model {os.fsdecode(given)!r} is not a usable path: {exc}") from None
+    def artifact(self, backend: str, precision: str = DEFAULT_PRECISION) -> Artifact:
+        """The file for ``backend`` at ``precision``: UsageError for an unknown precision,
+        ModelError naming what the model has when it lacks this one."""
+        if not isinstance(precision, str) or precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {show(precision)}; expected one of: "
+                             f"{', '.join(PRECISIONS)}")
+        found = (self.artifacts if precision == DEFAULT_PRECISION
+                 else self.variants.get(precision, {})).get(backend)
+        if found is None:
+            raise ModelError(f"{self.path}: this model has no {precision} {backend} file; "
+                             f"it has: {self.describe()}")
+        return found
 
 
 def _fail(path: Path, what: str) -> ModelError:
@@ -208,32 +183,52 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     entries = data["artifacts"]
     if not isinstance(entries, dict) or not entries:
         raise _fail(path, "'artifacts' must be a non-empty object")
-    artifacts = {}
-    for backend, entry in entries.items():
-        where = f"artifacts.{show(backend)[1:-1]}"
-        if not isinstance(entry, dict):
+    artifacts = {backend: _entry(path, f"artifacts.{show(backend)[1:-1]}", backend, entry)
+                 for backend, entry in entries.items()}
+    variants = {}
+    listed = data.get("variants") or {}
+    if not isinstance(listed, dict):
+        raise _fail(path, "'variants' must be an object")
+    for precision, by_backend in listed.items():
+        where = f"variants.{show(precision)[1:-1]}"
+        if precision not in PRECISIONS or precision == DEFAULT_PRECISION:
+            raise _fail(path, f"{where}: unknown precision (expected one of "
+                              f"{', '.join(PRECISIONS[1:])})")
+        if not isinstance(by_backend, dict):
             raise _fail(path, f"{where} must be an object")
-        lacking = [k for k in ("file", "format", "sha256", "size_bytes") if k not in entry]
-        if lacking:
-            raise _fail(path, f"{where} is missing {', '.join(lacking)}")
-        file = entry["file"]
-        # A plain file name beside the manifest: never a path that leads elsewhere.
-        if (not isinstance(file, str) or not file or file in (".", "..")
-                or "/" in file or "\\" in file or "\0" in file):
-            raise _fail(path, f"{where}.file must be a file name beside the manifest, got {show(file)}")
-        digest = entry["sha256"]
-        if (not isinstance(digest, str) or len(digest) != 64
-                or any(c not in "0123456789abcdef" for c in digest.lower())):
-            raise _fail(path, f"{where}.sha256 must be 64 hex digits, got {show(digest)}")
-        size = entry["size_bytes"]
-        if not _int(size) or size < 0:
-            raise _fail(path, f"{where}.size_bytes must be a non-negative integer, got {show(size)}")
-        opset = entry.get("opset")
-        artifacts[backend] = Artifact(
-            backend=backend, path=path.parent / file, format=str(entry["format"]),
-            sha256=digest.lower(), size_bytes=size, converter=entry.get("converter"),
-            opset=opset if _int(opset) else None)
-    return Manifest(path=path, n_bits=n_bits, n_classes=n_classes, artifacts=artifacts, data=data)
+        variants[precision] = {backend: _entry(path, f"{where}.{show(backend)[1:-1]}", backend, entry,
+                                               precision)
+                               for backend, entry in by_backend.items()}
+    golden = data.get("golden")
+    golden = None if golden is None else _entry(path, "golden", "golden", golden)
+    return Manifest(path=path, n_bits=n_bits, n_classes=n_classes, artifacts=artifacts, data=data,
+                    variants=variants, golden=golden)
+
+
+def _entry(path: Path, where: str, backend: str, entry: Any,
+           precision: str = DEFAULT_PRECISION) -> Artifact:
+    """One file's entry (an artifact, a variant, the golden set), checked."""
+    if not isinstance(entry, dict):
+        raise _fail(path, f"{where} must be an object")
+    lacking = [k for k in ("file", "format", "sha256", "size_bytes") if k not in entry]
+    if lacking:
+        raise _fail(path, f"{where} is missing {', '.join(lacking)}")
+    file = entry["file"]
+    # A plain file name beside the manifest: never a path that leads elsewhere.
+    if (not isinstance(file, str) or not file or file in (".", "..")
+            or "/" in file or "\\" in file or "\0" in file):
+        raise _fail(path, f"{where}.file must be a file name beside the manifest, got {show(file)}")
+    digest = entry["sha256"]
+    if (not isinstance(digest, str) or len(digest) != 64
+            or any(c not in "0123456789abcdef" for c in digest.lower())):
+        raise _fail(path, f"{where}.sha256 must be 64 hex digits, got {show(digest)}")
+    size = entry["size_bytes"]
+    if not _int(size) or size < 0:
+        raise _fail(path, f"{where}.size_bytes must be a non-negative integer, got {show(size)}")
+    opset = entry.get("opset")
+    return Artifact(backend=backend, path=path.parent / file, format=str(entry["format"]),
+                    sha256=digest.lower(), size_bytes=size, converter=entry.get("converter"),
+                    opset=opset if _int(opset) else None, precision=precision)
 
 
 def _sha256(data: bytes):
@@ -252,12 +247,23 @@ def _sha256(data: bytes):
     return sha256(data)
 
 
-def verify_artifact(manifest: Manifest, backend: str) -> Artifact:
+def verify_artifact(manifest: Manifest, backend: str, precision: str = DEFAULT_PRECISION) -> Artifact:
     """Check that the backend's artifact exists and matches its recorded size and sha256."""
-    return _read_verified(manifest, backend)[0]
+    return _read_verified(manifest, backend, precision)[0]
 
 
-def _read_verified(manifest: Manifest, backend: str) -> tuple[Artifact, bytes]:
+def read_verified(artifact: Artifact) -> bytes:
+    """The content of a file the manifest lists, checked against its size and sha256."""
+    content = read_regular(artifact.path, "artifact", MAX_ARTIFACT_BYTES, size=artifact.size_bytes)
+    digest = _sha256(content).hexdigest()
+    if digest != artifact.sha256:
+        raise ModelError(f"{artifact.path}: sha256 is {digest[:16]}..., the manifest says "
+                         f"{artifact.sha256[:16]}...: damaged or replaced artifact, refusing it")
+    return content
+
+
+def _read_verified(manifest: Manifest, backend: str,
+                   precision: str = DEFAULT_PRECISION) -> tuple[Artifact, bytes]:
     """The backend's artifact and its content, checked against the manifest.
 
     The content is read once, and the bytes that were checked are the ones the backend
@@ -265,27 +271,22 @@ def _read_verified(manifest: Manifest, backend: str) -> tuple[Artifact, bytes]:
     """
     if not isinstance(backend, str):
         raise UsageError(f"backend must be a backend name, got {show(backend)}")
-    artifact = manifest.artifacts.get(backend)
-    if artifact is None:
-        raise ModelError(f"{manifest.path}: no {backend} artifact in this model "
-                         f"(it has: {', '.join(manifest.artifacts)})")
-    content = read_regular(artifact.path, "artifact", MAX_ARTIFACT_BYTES, size=artifact.size_bytes)
-    digest = _sha256(content).hexdigest()
-    if digest != artifact.sha256:
-        raise ModelError(f"{artifact.path}: sha256 is {digest[:16]}..., the manifest says "
-                         f"{artifact.sha256[:16]}...: damaged or replaced artifact, refusing it")
-    return artifact, content
+    artifact = manifest.artifact(backend, precision)
+    return artifact, read_verified(artifact)
 
 
-def open_artifact(manifest: Manifest, backend: str, **options: Any):
-    """Verify the backend's artifact, open it, and check it against the manifest.
+def open_artifact(manifest: Manifest, backend: str, precision: str = DEFAULT_PRECISION,
+                  **options: Any):
+    """Verify the backend's artifact (at ``precision``), open it, and check it against the
+    manifest.
 
     Returns a ``runtime.backends.Backend``. Raises ModelError for a damaged or mismatched
-    artifact, BackendUnavailableError when the backend's package is missing.
+    artifact or one the model does not have, BackendUnavailableError when the backend's
+    package is missing, UsageError for an unknown precision.
     """
     from .backends import open_backend
 
-    artifact, content = _read_verified(manifest, backend)
+    artifact, content = _read_verified(manifest, backend, precision)
     opened = open_backend(backend, artifact.path, content=content, **options)
     if opened.n_bits != manifest.n_bits or opened.n_classes != manifest.n_classes:
         raise ModelError(

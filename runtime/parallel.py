@@ -144,7 +144,7 @@ class Chain:
         except BaseException as exc:  # a bad chunk; or no pool any more (interpreter exit)
             if raise_errors:
                 raise
-            self._resolve(lambda: self._future.set_exception(exc))
+            self._resolve(lambda exc=exc: self._future.set_exception(exc))
 
     def _chunk_done(self, done: Future, span: tuple[int, int], windows) -> None:
         try:
@@ -152,12 +152,12 @@ class Chain:
         except CancelledError:
             return  # the caller cancelled the input
         except BaseException as exc:
-            self._resolve(lambda: self._future.set_exception(exc))
+            self._resolve(lambda exc=exc: self._future.set_exception(exc))
             return
         try:
             self._counts[span[0]:span[1]] = windows.fold(window_counts)
         except BaseException as exc:  # folding failed: report it rather than lose it
-            self._resolve(lambda: self._future.set_exception(exc))
+            self._resolve(lambda exc=exc: self._future.set_exception(exc))
             return
         self._next()
 

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .formats import FORMATS
     from .limits import MAX_BATCH_SIZE, MAX_THREADS
+    from .manifest import DEFAULT_PRECISION, PRECISIONS
 
     parser = _Parser(
         prog=f"python -m {PROG}", formatter_class=_Formatter,
@@ -148,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "holds a manifest, else the shipped model)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="which of the model's files to run: float32, or a reduced-precision "
+                             "variant it carries (each exported only if it counts exactly)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=_count(MAX_BATCH_SIZE), metavar="N",
                         help="model windows (50 bits each) per inference call, at most "
@@ -195,8 +199,8 @@ def _run(argv: list[str] | None) -> int:
 
         try:
             with QuietNativeStderr():
-                predictor = load(args.model, args.backend, batch_size=args.batch_size,
-                                 threads=args.threads)
+                predictor = load(args.model, args.backend, precision=args.precision,
+                                 batch_size=args.batch_size, threads=args.threads)
         except ParityEdgeError as exc:
             raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
         _stream(source, name, size, predictor, sink, args.format)

@@ -31,7 +31,8 @@ from .backends import BACKENDS, Backend
 from .bits import Input, one_window, prepare
 from .errors import BackendUnavailableError, ModelError, UsageError, show
 from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
-from .manifest import Manifest, find_manifest, open_artifact, read_manifest
+from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, find_manifest, open_artifact,
+                       read_manifest)
 
 __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
 
@@ -113,7 +114,8 @@ class Predictor:
     """
 
     def __init__(self, backend: Backend, manifest: Manifest | None = None,
-                 batch_size: int | None = None, threads: int | None = None):
+                 batch_size: int | None = None, threads: int | None = None,
+                 precision: str = DEFAULT_PRECISION):
         if not isinstance(backend, Backend):
             raise UsageError(f"backend must be an opened runtime.backends.Backend (runtime.load "
                              f"opens one), got {type(backend).__name__}")
@@ -129,6 +131,8 @@ class Predictor:
                                       per_call)
         self.backend = backend
         self.manifest = manifest
+        #: The precision of the file the backend runs (float32 unless a variant was asked for).
+        self.precision = precision
         self._pool = None
         self._pool_lock = threading.Lock()
         _LIVE.add(self)
@@ -143,10 +147,10 @@ class Predictor:
                              "it cannot be pickled: there is nothing to load and check its model "
                              "from in another process; pickle one made by runtime.load(PATH), or "
                              "send the model path")
-        artifact = self.manifest.artifacts[self.backend.name]
+        artifact = self.manifest.artifact(self.backend.name, self.precision)
         batch_size, threads = self._requested
         return (_unpickle, (os.path.abspath(self.manifest.path), self.backend.name, batch_size,
-                            threads, self.backend.num_threads, artifact.sha256))
+                            threads, self.backend.num_threads, artifact.sha256, self.precision))
 
     @property
     def n_bits(self) -> int:
@@ -156,7 +160,7 @@ class Predictor:
     def __repr__(self) -> str:
         where = self.manifest.directory if self.manifest else self.backend.path
         return (f"Predictor(model={os.fspath(where)!r}, backend={self.backend.name!r}, "
-                f"batch_size={self.batch_size}, threads={self.threads})")
+                f"precision={self.precision!r}, batch_size={self.batch_size}, threads={self.threads})")
 
     def predict(self, bits: Any) -> Result:
         """Count the ones in each bit string.
@@ -271,26 +275,31 @@ def _result(counts: np.ndarray) -> Result:
 
 
 def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads: int | None,
-              num_threads: int | None, sha256: str) -> Predictor:
+              num_threads: int | None, sha256: str,
+              precision: str = DEFAULT_PRECISION) -> Predictor:
     """A pickled Predictor: its model loaded again from the manifest, and checked to be the same."""
     manifest = read_manifest(manifest_path)
-    artifact = manifest.artifacts.get(backend)
+    artifact = (manifest.artifacts if precision == DEFAULT_PRECISION
+                else manifest.variants.get(precision, {})).get(backend)
     if artifact is None or artifact.sha256 != sha256:
         raise ModelError(f"{manifest_path}: not the model this Predictor was pickled with (its "
-                         f"{backend} artifact had sha256 {sha256[:16]}...); it changed since")
+                         f"{precision} {backend} artifact had sha256 {sha256[:16]}...); it changed since")
     options = {} if num_threads is None else {"num_threads": num_threads}
-    return Predictor(open_artifact(manifest, backend, **options), manifest, batch_size, threads)
+    return Predictor(open_artifact(manifest, backend, precision, **options), manifest, batch_size,
+                     threads, precision)
 
 
 def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
-         batch_size: int | None = None, threads: int | None = None,
-         num_threads: int | None = None) -> Predictor:
+         precision: str = DEFAULT_PRECISION, batch_size: int | None = None,
+         threads: int | None = None, num_threads: int | None = None) -> Predictor:
     """Find, verify and open a model; return a Predictor.
 
     ``model``: an artifact directory or its ``manifest.json`` (a str, bytes or
     os.PathLike); None looks in ``./artifacts``, then uses the default model shipped with
     the package. ``backend``: ``"auto"`` (the first installed of ``AUTO_PREFERENCE`` that
-    the model has), ``"tflite"`` or ``"onnx"``. ``batch_size``: windows per inference
+    the model has at ``precision`` and that is installed), ``"tflite"`` or ``"onnx"``.
+    ``precision``: ``"float32"`` (the default), or a reduced-precision variant the model
+    carries (``"int8"``, ...; see ``runtime.manifest.PRECISIONS``). ``batch_size``: windows per inference
     call, 1 to ``MAX_BATCH_SIZE`` (None: the backend's own best). ``threads``: how many
     batches of a large input run at once (None: one per CPU core). ``num_threads`` goes to
     the backend: threads inside one inference call (None: its default, 1; more rarely pays
@@ -312,23 +321,27 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
         num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
     if threads is not None:
         _check_threads(threads, num_threads or 1)
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
     manifest = read_manifest(find_manifest(model))
     options = {} if num_threads is None else {"num_threads": num_threads}
     if backend != "auto":
-        return Predictor(open_artifact(manifest, backend, **options), manifest, batch_size, threads)
+        return Predictor(open_artifact(manifest, backend, precision, **options), manifest,
+                         batch_size, threads, precision)
     missing = []
+    has = manifest.precisions().get(precision, [])
     for name in AUTO_PREFERENCE:
-        if name not in manifest.artifacts:
+        if name not in has:
             continue
         try:
-            opened = open_artifact(manifest, name, **options)
+            opened = open_artifact(manifest, name, precision, **options)
         except BackendUnavailableError as exc:
             missing.append(exc)
             continue
-        return Predictor(opened, manifest, batch_size, threads)
+        return Predictor(opened, manifest, batch_size, threads, precision)
     if missing:
         raise BackendUnavailableError(
             "no backend installed for this model: " + "; ".join(str(e) for e in missing),
             package=missing[0].package) from missing[0]
-    raise ModelError(
-        f"{manifest.path}: no artifact for any known backend (it has: {', '.join(manifest.artifacts)})")
+    raise ModelError(f"{manifest.path}: this model has no {precision} file for any known backend; "
+                     f"it has: {manifest.describe()}")

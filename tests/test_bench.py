@@ -106,3 +106,32 @@ def test_the_estimate_for_n_hosts_scales_the_per_worker_rate():
                       "estimates": [one, many]})
     assert "| 100 x 16 | 1500 | 750.0 M | 382 MB/s | 26 s |" in table
     assert "| 1 x 2 | 1 | 0.5 M | 26 MB/s | 10.9 h |" in table
+
+
+def test_variant_table_gives_ratios_against_float32_of_the_same_backend():
+    from bench.variants import markdown as variants_markdown
+
+    def row(precision, backend, size, per_s, latency, gap=None):
+        return {"precision": precision, "backend": backend, "file": f"{precision}.{backend}",
+                "size_bytes": size, "throughput": {n: {"median": per_s} for n in ("1", "1024", "10000")},
+                "latency_us": {"median": latency}, "min_margin": gap}
+
+    table = variants_markdown({"files": [row("float32", "tflite", 1000, 100_000, 20.0),
+                                         row("int8", "tflite", 500, 50_000, 30.0, 0.5)],
+                               "refused": [{"precision": "float16", "backend": "tflite",
+                                            "reasons": ["9 miscounts in 1,000,000 strings"]}]})
+    assert "| tflite | int8 | 500 B (0.50x) | 50k/s (0.50x) | 50k/s (0.50x) | 50k/s (0.50x) | 30.0 us (1.50x) | 0.500 |" in table
+    assert "| tflite | float32 | 1,000 B | 100k/s | 100k/s | 100k/s | 20.0 us | - |" in table
+    assert "- tflite float16: 9 miscounts in 1,000,000 strings" in table
+
+
+def test_environment_sizes_are_the_files_under_them(tmp_path):
+    from bench.environments import markdown as environments_markdown, size_on_disk
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"1" * 1000)
+    (tmp_path / "y").write_bytes(b"2" * 500)
+    assert size_on_disk(tmp_path) == 1500
+    table = environments_markdown({".venv-tflite": {"what": "tflite extra", "size_mb": 61.2,
+                                                    "cold_start_s": 0.1234, "peak_rss_mb": 40.4}})
+    assert "| `.venv-tflite` | tflite extra | 61 MB | 0.123 s | 40 MB |" in table

@@ -30,7 +30,7 @@ def predictor(request):
 
 def test_all_is_pinned():
     assert runtime.__all__ == [
-        "load", "Predictor", "Result",
+        "load", "Predictor", "Result", "verify_model",
         "ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
         "ClusterError",
     ]

@@ -282,8 +282,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.parametrize("blocked, backend, package", [
-    (["onnxruntime"], "onnx", "pip install onnxruntime"),
-    (["ai_edge_litert", "tflite_runtime"], "tflite", "pip install ai-edge-litert"),
+    (["onnxruntime"], "onnx", 'pip install "parity-edge[onnx]"'),
+    (["ai_edge_litert", "tflite_runtime"], "tflite", 'pip install "parity-edge[tflite]"'),
 ])
 def test_missing_backend_package_says_what_to_install(blocked, backend, package):
     code = BLOCK.format(blocked=blocked)

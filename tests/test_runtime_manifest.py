@@ -153,7 +153,7 @@ def test_unknown_artifact_kinds_are_ignored_by_auto(model_dir):
 def test_a_model_with_only_one_artifact(model_dir):
     edit_manifest(model_dir, lambda m: m["artifacts"].pop("tflite"))
     assert runtime.load(model_dir).backend.name == "onnx"
-    with pytest.raises(runtime.ModelError, match="no tflite artifact"):
+    with pytest.raises(runtime.ModelError, match="has no float32 tflite file; it has: float32 \(onnx\)"):
         runtime.load(model_dir, backend="tflite")
 
 

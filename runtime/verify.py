@@ -1,0 +1,213 @@
+"""Does the installed copy still compute what was exported? Replay the golden set here.
+
+The export stage proves the artifacts equal to Keras on the machine that exported them,
+and ships a golden set beside them (``golden.npz``, listed in the manifest with its sha256:
+strings of every count, the edge cases and left-padded short strings, with the true counts
+and the Keras logits). ``verify_model`` runs it through each requested backend on this
+machine, without TensorFlow: every count must agree, and for the float32 files every row's
+logits must stay within the export's tolerance,
+``max |logit - reference| <= atol + rtol * max |reference|``. Reduced-precision variants
+differ from the float32 logits by design; for them the counts decide, and the logit
+difference is reported.
+
+    python -m runtime.verify [--model PATH] [--backend auto|tflite|onnx|all] [--precision P]
+
+prints one line per backend and exits 0 when everything passed; 1 when anything failed,
+the golden set is missing or damaged, or the model cannot be opened; 2 for bad options;
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
+from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, find_manifest, open_artifact,
+                       read_manifest, read_verified)
+
+__all__ = ["Check", "Verification", "verify_model", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True)
+class Check:
+    """One backend's replay. ``worst`` is the largest row difference as a share of the
+    tolerance (at most 1 passes; reported only for reduced precision), ``error`` why the
+    backend could not run it."""
+
+    backend: str
+    precision: str
+    vectors: int
+    counts_agreeing: int
+    worst: float | None
+    max_abs_diff: float | None
+    seconds: float
+    passed: bool
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error:
+            return f"{self.backend} {self.precision}: FAILED: {self.error}"
+        gated = self.precision == DEFAULT_PRECISION
+        logits = (f"worst logit difference {self.worst:.2f} of the tolerance" if gated
+                  else f"largest logit difference {self.max_abs_diff:.3g} (reduced precision: "
+                       "the counts decide)")
+        return (f"{self.backend} {self.precision}: {self.vectors} vectors, counts agree "
+                f"{self.counts_agreeing}/{self.vectors}, {logits}, {self.seconds * 1e3:.1f} ms: "
+                + ("passed" if self.passed else "FAILED"))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Every backend's check, and the model they ran. True when all passed."""
+
+    model: str
+    checks: tuple[Check, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.checks) and all(check.passed for check in self.checks)
+
+
+def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """The golden set's bits, counts and logits, and the tolerance; ModelError if unusable."""
+    entry = manifest.golden
+    if entry is None:
+        raise ModelError(f"{manifest.path}: this model has no golden set to verify against "
+                         "(exported before golden sets existed: export it again)")
+    content = read_verified(entry)
+    where = f"{entry.path}: damaged golden set"
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
+            bits, counts, logits = (arrays[k] for k in ("bits", "counts", "logits"))
+    except Exception as exc:  # zipfile, numpy's format errors, a missing array
+        raise ModelError(f"{where}: {type(exc).__name__}: {show(str(exc))}") from exc
+    n = len(bits)
+    if (bits.dtype != np.uint8 or bits.shape != (n, manifest.n_bits) or (bits > 1).any()
+            or counts.shape != (n,) or counts.dtype.kind != "i"
+            or not np.array_equal(counts, bits.sum(axis=1))
+            or logits.dtype != np.float32 or logits.shape != (n, manifest.n_classes)
+            or not np.isfinite(logits).all() or n == 0):
+        raise ModelError(f"{where}: its arrays do not hold {manifest.n_bits}-bit strings, their "
+                         f"counts and {manifest.n_classes} finite logits each")
+    tolerance = manifest.data.get("golden", {})
+    atol, rtol = tolerance.get("atol"), tolerance.get("rtol")
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0
+               for t in (atol, rtol)):
+        raise ModelError(f"{manifest.path}: bad manifest: golden.atol and golden.rtol must be "
+                         "non-negative numbers")
+    return bits, counts, logits, float(atol), float(rtol)
+
+
+def _check(manifest: Manifest, backend: str, precision: str, golden) -> Check:
+    bits, counts, reference, atol, rtol = golden
+    started = time.perf_counter()
+    try:
+        logits = open_artifact(manifest, backend, precision).predict(bits)
+    except ParityEdgeError as exc:
+        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc))
+    seconds = time.perf_counter() - started
+    agreeing = int((logits.argmax(axis=1) == counts).sum())
+    diff = np.abs(logits.astype(np.float64) - reference)
+    allowed = atol + rtol * np.abs(reference).max(axis=1).astype(np.float64)
+    worst = float((diff.max(axis=1) / allowed).max()) if (allowed > 0).all() else float("inf")
+    gated = precision == DEFAULT_PRECISION
+    passed = agreeing == len(bits) and (not gated or worst <= 1.0)
+    return Check(backend, precision, len(bits), agreeing, worst, float(diff.max()), seconds, passed)
+
+
+def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
+                 precision: str = DEFAULT_PRECISION) -> Verification:
+    """Replay the model's golden set through ``backend`` (``auto``: the one ``runtime.load``
+    picks; ``all``: every backend the model has at ``precision`` whose package is installed;
+    or ``tflite`` / ``onnx``) and return a Verification (true when every check passed).
+
+    Raises ModelError for a missing or damaged model or golden set,
+    BackendUnavailableError when the one backend asked for (or every one) is not
+    installed, UsageError for a bad argument.
+    """
+    from .backends import BACKENDS
+
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
+    if not isinstance(backend, str) or backend not in ("auto", "all", *BACKENDS):
+        raise UsageError(f"unknown backend {show(backend)}; expected auto, all or one of: "
+                         f"{', '.join(BACKENDS)}")
+    manifest = read_manifest(find_manifest(model))
+    golden = _golden(manifest)
+    has = manifest.precisions().get(precision)
+    if not has:
+        raise ModelError(f"{manifest.path}: this model has no {precision} files; it has: "
+                         f"{manifest.describe()}")
+    if backend not in ("auto", "all"):
+        manifest.artifact(backend, precision)  # ModelError naming what the model has
+        BACKENDS[backend].available()  # BackendUnavailableError with the install hint
+        return Verification(str(manifest.directory), (_check(manifest, backend, precision, golden),))
+    from .predictor import AUTO_PREFERENCE
+
+    order = [name for name in AUTO_PREFERENCE if name in has] + \
+            [name for name in has if name not in AUTO_PREFERENCE]
+    installed = [name for name in order if _installed(name)]
+    if not installed:
+        BACKENDS[order[0]].available()  # raises, naming what to install
+    chosen = installed[:1] if backend == "auto" else installed
+    return Verification(str(manifest.directory),
+                        tuple(_check(manifest, name, precision, golden) for name in chosen))
+
+
+def _installed(backend: str) -> bool:
+    from .backends import BACKENDS
+
+    try:
+        BACKENDS[backend].available()
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from .backends import BACKENDS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m runtime.verify",
+        description="Replay the model's golden set (shipped with it by the export) through each "
+                    "backend on this machine: counts must agree, and float32 logits stay within "
+                    "the export's tolerance.",
+        epilog="exit status: 0 passed; 1 failed, or the golden set or model is missing or damaged, "
+               "or the backend is not installed; 2 bad options; 130 interrupted")
+    parser.add_argument("--model", metavar="PATH",
+                        help="artifact directory or its manifest.json (default: ./artifacts if it "
+                             "holds a manifest, else the shipped model)")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS, "all"), default="auto",
+                        help="auto: the one runtime.load picks; all: every installed backend "
+                             "(default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="which of the model's files to verify (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        result = verify_model(args.model, args.backend, args.precision)
+    except ParityEdgeError as exc:
+        print(f"runtime.verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    print(f"model: {result.model}")
+    for check in result.checks:
+        print(check.line())
+    return EXIT_OK if result else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("runtime.verify: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(141)
