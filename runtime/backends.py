@@ -328,6 +328,14 @@ class TFLiteBackend(Backend):
 
             interp = _quiet_first_interpreter(create)
         except Exception as exc:  # LiteRT raises ValueError / RuntimeError on a bad model
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "Didn't find op for builtin opcode" in detail:
+                # A sound file this LiteRT build is too old for (the legacy tflite-runtime
+                # 2.14 lacks the per-channel int8 FULLY_CONNECTED of the int8 variant).
+                raise BackendUnavailableError(
+                    f"{self.path}: the installed LiteRT ({self._litert.__name__.split('.')[0]}) "
+                    f"is too old for this file ({detail.split('. ')[0]}): pip install "
+                    '"parity-edge[tflite]" for ai-edge-litert', package="parity-edge[tflite]") from exc
             raise ModelError(f"{self.path}: LiteRT cannot load the model: {exc}") from exc
         return [interp, None]
 

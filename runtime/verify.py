@@ -51,8 +51,12 @@ class Check:
     seconds: float
     passed: bool
     error: str | None = None
+    #: Not run: the backend is installed but cannot run this file here (too old a build).
+    skipped: bool = False
 
     def line(self) -> str:
+        if self.skipped:
+            return f"{self.backend} {self.precision}: not run here: {self.error}"
         if self.error:
             return f"{self.backend} {self.precision}: FAILED: {self.error}"
         gated = self.precision == DEFAULT_PRECISION
@@ -72,7 +76,8 @@ class Verification:
     checks: tuple[Check, ...]
 
     def __bool__(self) -> bool:
-        return bool(self.checks) and all(check.passed for check in self.checks)
+        run = [check for check in self.checks if not check.skipped]
+        return bool(run) and all(check.passed for check in run)
 
 
 def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
@@ -105,11 +110,15 @@ def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     return bits, counts, logits, float(atol), float(rtol)
 
 
-def _check(manifest: Manifest, backend: str, precision: str, golden) -> Check:
+def _check(manifest: Manifest, backend: str, precision: str, golden, skip_unavailable: bool) -> Check:
     bits, counts, reference, atol, rtol = golden
     started = time.perf_counter()
     try:
         logits = open_artifact(manifest, backend, precision).predict(bits)
+    except BackendUnavailableError as exc:
+        if not skip_unavailable:
+            raise
+        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc), skipped=True)
     except ParityEdgeError as exc:
         return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc))
     seconds = time.perf_counter() - started
@@ -126,7 +135,8 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
                  precision: str = DEFAULT_PRECISION) -> Verification:
     """Replay the model's golden set through ``backend`` (``auto``: the one ``runtime.load``
     picks; ``all``: every backend the model has at ``precision`` whose package is installed;
-    or ``tflite`` / ``onnx``) and return a Verification (true when every check passed).
+    or ``tflite`` / ``onnx``) and return a Verification (true when every check that ran
+    passed, and one did). An installed backend too old for a file is reported as not run.
 
     Raises ModelError for a missing or damaged model or golden set,
     BackendUnavailableError when the one backend asked for (or every one) is not
@@ -148,7 +158,8 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     if backend not in ("auto", "all"):
         manifest.artifact(backend, precision)  # ModelError naming what the model has
         BACKENDS[backend].available()  # BackendUnavailableError with the install hint
-        return Verification(str(manifest.directory), (_check(manifest, backend, precision, golden),))
+        return Verification(str(manifest.directory),
+                            (_check(manifest, backend, precision, golden, skip_unavailable=False),))
     from .predictor import AUTO_PREFERENCE
 
     order = [name for name in AUTO_PREFERENCE if name in has] + \
@@ -156,9 +167,13 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     installed = [name for name in order if _installed(name)]
     if not installed:
         BACKENDS[order[0]].available()  # raises, naming what to install
-    chosen = installed[:1] if backend == "auto" else installed
-    return Verification(str(manifest.directory),
-                        tuple(_check(manifest, name, precision, golden) for name in chosen))
+    checks = []
+    for name in installed:  # auto: the first that runs the file here, as runtime.load; all: each
+        checks.append(_check(manifest, name, precision, golden, skip_unavailable=True))
+        if backend == "auto" and not checks[-1].skipped:
+            checks = checks[-1:]
+            break
+    return Verification(str(manifest.directory), tuple(checks))
 
 
 def _installed(backend: str) -> bool:
