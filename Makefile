@@ -25,11 +25,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[export,ray,dev]"
 	touch $@
 
-# The device install: numpy 2, ai-edge-litert, onnxruntime. No TensorFlow.
-$(RUNTIME_VENV)/.installed: pyproject.toml
-	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(RUNTIME_VENV)/bin/python -m pip install --quiet ".[runtime,dev]"
+# The device installs, one per extra, none with TensorFlow: .venv-runtime (numpy 2,
+# ai-edge-litert, onnxruntime), .venv-tflite (numpy, LiteRT), .venv-onnx (numpy, onnxruntime).
+.venv-%/.installed: pyproject.toml
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet ".[$*,dev]"
 	touch $@
 
 # The legacy device install: tflite-runtime 2.14 (its last release) needs numpy < 2.
@@ -38,19 +39,6 @@ $(LEGACY_VENV)/.installed: pyproject.toml
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LEGACY_VENV)/bin/python -m pip install --quiet "numpy>=1.26,<2" "tflite-runtime==2.14.0" "onnxruntime>=1.17,<1.24" "pytest>=8"
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps .
-	touch $@
-
-# The one-backend device installs: numpy and LiteRT, or numpy and onnxruntime.
-$(TFLITE_VENV)/.installed: pyproject.toml
-	test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV)
-	$(TFLITE_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TFLITE_VENV)/bin/python -m pip install --quiet ".[tflite,dev]"
-	touch $@
-
-$(ONNX_VENV)/.installed: pyproject.toml
-	test -x $(ONNX_VENV)/bin/python || $(PYTHON) -m venv $(ONNX_VENV)
-	$(ONNX_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(ONNX_VENV)/bin/python -m pip install --quiet ".[onnx,dev]"
 	touch $@
 
 train: $(VENV)/.installed

@@ -22,11 +22,12 @@ reading a manifest back with its hashes checked (``verify_artifacts``).
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.metadata
 import json
 import platform
 from pathlib import Path
+
+from train.report import sha256_of
 
 from .convert import INPUT_NAME, OUTPUT_NAME
 from .errors import ExportError
@@ -64,14 +65,6 @@ def versions() -> dict:
 
 def producer() -> str:
     return f"parity-edge {versions()['parity-edge'] or 'unknown'} (export)"
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def artifact_entry(path: Path, fmt: str, converter: str, opset: int | None, **extra) -> dict:

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+from .cli import Fail, OneLineParser
 
 PROG = "runtime.batch"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -62,22 +63,11 @@ def _positive(text: str) -> int:
     return value
 
 
-class _Fail(Exception):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not the usage block
-        raise _Fail(f"{PROG}: {message} (see --help)", EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .batch_write import FORMATS
 
-    parser = _Parser(
+    parser = OneLineParser(
         prog=f"python -m {PROG}", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Count the ones in every line of files too big for one host, on a Ray cluster.",
         epilog=_EPILOG)
@@ -158,13 +148,13 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
                       address=args.address, overwrite=args.overwrite,
                       progress=terminal.progress if terminal.isatty else None)
     except InputError as exc:
-        raise _Fail(str(exc), EXIT_FAILURE) from None
+        raise Fail(str(exc), EXIT_FAILURE) from None
     except UsageError as exc:
-        raise _Fail(f"{PROG}: {exc}", EXIT_USAGE) from None
+        raise Fail(f"{PROG}: {exc}", EXIT_USAGE) from None
     except ClusterError as exc:
-        raise _Fail(f"{PROG}: {exc}", EXIT_CLUSTER) from None
+        raise Fail(f"{PROG}: {exc}", EXIT_CLUSTER) from None
     except ParityEdgeError as exc:
-        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+        raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         terminal.clear()
     print(_summary(summary), flush=True)
@@ -176,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     terminal = _Terminal()
     try:
         return _run(argv, terminal)
-    except _Fail as exc:
+    except Fail as exc:
         print(exc, file=terminal.stream)
         return exc.status
     except KeyboardInterrupt:

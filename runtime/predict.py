@@ -50,6 +50,7 @@ import os
 import sys
 from collections import deque
 
+from .cli import Fail, OneLineParser
 from .output import StdoutSink, open_output
 from .streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
@@ -73,19 +74,6 @@ exit status:
   128+N  ended by signal N: 130 Ctrl-C, 129 SIGHUP, 143 SIGTERM; no temporary file left
   141  output closed early (e.g. piped into head), quietly
 """
-
-
-class _Fail(Exception):
-    """An error to report on one line and exit with ``status``."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not the usage block
-        raise _Fail(f"{PROG}: {message} (see --help)", EXIT_USAGE)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -138,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .limits import MAX_BATCH_SIZE, MAX_THREADS
     from .manifest import DEFAULT_PRECISION, PRECISIONS
 
-    parser = _Parser(
+    parser = OneLineParser(
         prog=f"python -m {PROG}", formatter_class=_Formatter,
         description="Count the ones in bit strings, one per line; print each count and its parity.",
         epilog=_EPILOG)
@@ -180,7 +168,7 @@ def _open_input(path: str):
             return source, "<stdin>", None, closer
         source = open(path, "rb")
     except OSError as exc:
-        raise _Fail(f"{PROG}: cannot read {'<stdin>' if path == '-' else path}: {_reason(exc)}",
+        raise Fail(f"{PROG}: cannot read {'<stdin>' if path == '-' else path}: {_reason(exc)}",
                     EXIT_USAGE) from None
     try:
         return source, path, os.fstat(source.fileno()).st_size, source
@@ -202,7 +190,7 @@ def _run(argv: list[str] | None) -> int:
                 predictor = load(args.model, args.backend, precision=args.precision,
                                  batch_size=args.batch_size, threads=args.threads)
         except ParityEdgeError as exc:
-            raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+            raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
         _stream(source, name, size, predictor, sink, args.format)
         sink = None
         return EXIT_OK
@@ -217,7 +205,7 @@ def _open_sink(output: str | None):
     try:
         return open_output(output) if output else StdoutSink()
     except OSError as exc:
-        raise _Fail(f"{PROG}: cannot write {output or '<stdout>'}: {_reason(exc)}", EXIT_USAGE) from None
+        raise Fail(f"{PROG}: cannot write {output or '<stdout>'}: {_reason(exc)}", EXIT_USAGE) from None
 
 
 def _stream(source, name: str, size: int | None, predictor, sink, format: str) -> None:
@@ -238,7 +226,7 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
             except StopIteration:
                 break
             except OSError as exc:  # of all that ``results`` does, only reading does I/O
-                raise _Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
+                raise Fail(f"{PROG}: cannot read {name}: {_reason(exc)}", EXIT_USAGE) from None
             _write(sink, formatter.render(result.counts, batch.first_line))
             lines += batch.n_lines
             progress.update(lines, batch.bytes_read)
@@ -249,9 +237,9 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
         except OSError as exc:
             raise _write_failure(sink, exc) from None
     except InputError as exc:
-        raise _Fail(str(exc), EXIT_FAILURE) from None
+        raise Fail(str(exc), EXIT_FAILURE) from None
     except ParityEdgeError as exc:
-        raise _Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+        raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         results.close()
         progress.clear()
@@ -306,10 +294,10 @@ def _write(sink, data: bytes) -> None:
         raise _write_failure(sink, exc) from None
 
 
-def _write_failure(sink, exc: OSError) -> _Fail:
+def _write_failure(sink, exc: OSError) -> Fail:
     if isinstance(sink, StdoutSink):
         _silence_stdout()  # what is left in its buffer can never be written
-    return _Fail(f"{PROG}: cannot write {sink.name}: {_reason(exc)}", EXIT_USAGE)
+    return Fail(f"{PROG}: cannot write {sink.name}: {_reason(exc)}", EXIT_USAGE)
 
 
 def _silence_stdout() -> None:
@@ -338,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     claim_standard_descriptors()
     try:
         return _run(argv)
-    except _Fail as exc:
+    except Fail as exc:
         _report(str(exc))
         return exc.status
     except BrokenPipeError:

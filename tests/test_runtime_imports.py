@@ -49,8 +49,9 @@ print(",".join(heavy))
 def test_every_runtime_module_imports_on_its_own():
     for module in ("runtime", "runtime.errors", "runtime.limits", "runtime.files", "runtime.backends",
                    "runtime.manifest", "runtime.windows", "runtime.bits", "runtime.parallel",
-                   "runtime.interrupts", "runtime.output", "runtime.streams", "runtime.lines",
-                   "runtime.formats", "runtime.predictor", "runtime.predict", "runtime.shards",
+                   "runtime.interrupts", "runtime.cli", "runtime.output", "runtime.streams", "runtime.lines",
+                   "runtime.formats", "runtime.predictor", "runtime.predict", "runtime.verify", "runtime.locate",
+                   "runtime.shards",
                    "runtime.batch", "runtime.batch_cli", "runtime.batch_cluster", "runtime.batch_model",
                    "runtime.batch_read", "runtime.batch_write"):
         run_python(f"import {module}")

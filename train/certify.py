@@ -153,8 +153,6 @@ def certify_weights(kernel, recurrent, bias, dense_kernel, dense_bias) -> Certif
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import os
-    import sys
 
     parser = argparse.ArgumentParser(
         prog="python -m train.certify",
@@ -164,13 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_path", nargs="?", default="artifacts/model.keras",
                         help="saved Keras model (default: %(default)s)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from train.evaluate import load_saved_model
 
-    try:
-        model = keras.models.load_model(args.model_path)
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot load a Keras model from {args.model_path}: {exc}", file=sys.stderr)
+    model = load_saved_model(args.model_path)
+    if model is None:
         return 2
     certificate = certify(model)
     print(f"{args.model_path}: {certificate.line()}")

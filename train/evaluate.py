@@ -149,6 +149,20 @@ def keras_predict_logits(model, batch_size: int = BATCH_SIZE) -> PredictLogits:
     return predict_logits
 
 
+def load_saved_model(path: str):
+    """A saved Keras model for the command lines; None, with the one-line error printed, when
+    it cannot be read."""
+    # TensorFlow's C++ start-up chatter says nothing about the figures.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot load a Keras model from {path}: {exc}", file=sys.stderr)
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train.evaluate",
@@ -169,14 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    # TensorFlow's C++ start-up chatter says nothing about the figures.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-
-    try:
-        model = keras.models.load_model(args.model_path)
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot load a Keras model from {args.model_path}: {exc}", file=sys.stderr)
+    model = load_saved_model(args.model_path)
+    if model is None:
         return 2
     n_bits = model.input_shape[1]
     result = evaluate(keras_predict_logits(model, args.batch_size), evaluation_sets(n_bits),
