@@ -128,12 +128,11 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         from train.model import unrolled_twin
 
         from runtime.backends import open_backend
-        from runtime.predictor import Predictor
 
         from . import convert
         from .keras_backend import KerasBackend, describe_model, load_keras_model
         from .parity import check_parity, parity_inputs
-        from .soak import soak
+        from .soak import soak_files
 
         model = load_keras_model(model_path)
         info = describe_model(model)
@@ -208,16 +207,10 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         soaked = None
         if result and config.soak:
             t0 = time.perf_counter()
-            files = {fmt: (fmt, name) for fmt, name in ARTIFACT_FILES.items()}
-            files.update({f"{fmt} {precision}": (fmt, name)
+            files = {fmt: (fmt, staging.path / name) for fmt, name in ARTIFACT_FILES.items()}
+            files.update({f"{fmt} {precision}": (fmt, staging.path / name)
                           for (precision, fmt), name in published_variants.items()})
-            predictors = {label: Predictor(open_backend(fmt, staging.path / name))
-                          for label, (fmt, name) in files.items()}
-            soaked = soak({fmt: (lambda bits, p=p: p.predict(bits).counts)
-                           for fmt, p in predictors.items()}, config.soak, config.soak_seed)
-            for fmt, figures in soaked.items():
-                log(f"export: {fmt}: soak: {figures['errors']} miscounts in "
-                    f"{figures['strings']:,} fresh strings, {figures['seconds']:.0f} s")
+            soaked = soak_files(files, config.soak, config.soak_seed, log)
             seconds["soak"] = time.perf_counter() - t0
         passed = bool(result) and not any(r["errors"] for r in (soaked or {}).values())
 

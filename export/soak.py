@@ -22,7 +22,7 @@ import numpy as np
 
 from train.data import count_ones, padded_bits, random_run_bits, stratified_bits, uniform_bits
 
-__all__ = ["FAMILIES", "soak"]
+__all__ = ["FAMILIES", "soak", "soak_files"]
 
 FAMILIES: dict[str, Callable] = {
     "uniform": uniform_bits,
@@ -80,6 +80,22 @@ def soak(counters: dict[str, Callable[[np.ndarray], np.ndarray]], n_strings: int
         result["seconds"] = round(result["seconds"], 2)
         result["strings_per_second"] = (round(result["strings"] / result["seconds"])
                                         if result["seconds"] else None)
+    return results
+
+
+def soak_files(files: dict, n_strings: int, seed: int | None,
+               log: Callable[[str], None] = print) -> dict[str, dict]:
+    """``soak`` of model files not yet published: ``{label: (backend name, path)}``, each
+    opened with the runtime's own backend."""
+    from runtime.backends import open_backend
+    from runtime.predictor import Predictor
+
+    predictors = {label: Predictor(open_backend(fmt, path)) for label, (fmt, path) in files.items()}
+    results = soak({label: (lambda bits, p=p: p.predict(bits).counts)
+                    for label, p in predictors.items()}, n_strings, seed)
+    for label, figures in results.items():
+        log(f"export: {label}: soak: {figures['errors']} miscounts in {figures['strings']:,} "
+            f"fresh strings, {figures['seconds']:.0f} s")
     return results
 
 
