@@ -280,9 +280,8 @@ class TFLiteBackend(Backend):
     def available(cls) -> None:
         _import_litert()
 
-    # Rows per CPU-second of one interpreter on one thread, shared 2-core x86 (AVX-512),
-    # the shipped 32-unit unrolled RNN: batch 64 ~585k, 256 ~665k, 512 ~675k, 768 ~660k,
-    # 1024 ~600k, 10000 ~530k.
+    # One interpreter's rate rises with the batch up to a few hundred rows (the per-call cost
+    # is spread out) and falls slowly beyond a thousand (the activations leave the cache).
     default_batch_size = 512
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None,
@@ -394,8 +393,8 @@ class OnnxBackend(Backend):
     def available(cls) -> None:
         _import_onnxruntime()
 
-    # Rows per CPU-second on one thread, same machine and model as TFLiteBackend's figures:
-    # batch 64 ~260k, 256 ~390k, 512 ~350-460k, 1024 ~390-410k, 2048 ~365k, 10000 ~400-430k.
+    # onnxruntime's per-call cost is larger than LiteRT's: its rate levels off from about a
+    # thousand rows a call.
     default_batch_size = 1024
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None,

@@ -37,12 +37,9 @@ from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, find_manifest, o
 __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
 
 #: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
-#: Measured on a shared 2-core x86 CPU (AVX-512) with the shipped 32-unit unrolled RNN, one
-#: thread each, in rows per CPU-second at batch 1 / 64 / 512 / 1024 / 10000: LiteRT
-#: (XNNPACK) ~60k / 585k / 675k / 600k / 530k, onnxruntime ~8k / 260k / 400k / 400k / 410k.
-#: LiteRT wins at every size (7x for single rows: ~16 us a call against ~120 us; 1.5x at
-#: each backend's best batch, where large inputs run); it also uses less memory (a cold
-#: start of the command line: ~45 MB against ~65 MB), which matters on a device.
+#: LiteRT first: on single strings a call costs it tens of microseconds against onnxruntime's
+#: hundreds, on large batches the two are about level, and it needs less memory (the README's
+#: benchmark has the figures of the shipped model).
 AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
 
 _WHY_THREADS = "more threads than cores only contend for them"
