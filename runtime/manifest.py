@@ -40,7 +40,7 @@ from .locate import DEFAULT_MODEL_DIR, LOCAL_MODEL_DIR, MANIFEST_NAME, _as_path,
 
 __all__ = [
     "MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR",
-    "PRECISIONS", "DEFAULT_PRECISION", "Artifact", "Manifest", "find_manifest", "read_manifest",
+    "PRECISIONS", "DEFAULT_PRECISION", "check_precision", "Artifact", "Manifest", "find_manifest", "read_manifest",
     "verify_artifact", "open_artifact", "read_verified",
 ]
 
@@ -51,6 +51,14 @@ _REQUIRED = ("schema_version", "task", "n_bits", "n_classes", "input", "output",
 #: Every precision an export can produce; float32 is the artifacts themselves, the default.
 PRECISIONS = ("float32", "float16", "int8", "int8-static")
 DEFAULT_PRECISION = "float32"
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` if it is one of ``PRECISIONS``; UsageError otherwise (checked before any
+    model is read, so a typo never costs a load)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
+    return precision
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,7 @@ class Manifest:
     def artifact(self, backend: str, precision: str = DEFAULT_PRECISION) -> Artifact:
         """The file for ``backend`` at ``precision``: UsageError for an unknown precision,
         ModelError naming what the model has when it lacks this one."""
-        if not isinstance(precision, str) or precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {show(precision)}; expected one of: "
-                             f"{', '.join(PRECISIONS)}")
+        check_precision(precision)
         found = (self.artifacts if precision == DEFAULT_PRECISION
                  else self.variants.get(precision, {})).get(backend)
         if found is None:

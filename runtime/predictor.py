@@ -31,8 +31,8 @@ from .backends import BACKENDS, Backend
 from .bits import Input, one_window, prepare
 from .errors import BackendUnavailableError, ModelError, UsageError, show
 from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
-from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, find_manifest, open_artifact,
-                       read_manifest)
+from .manifest import (DEFAULT_PRECISION, Manifest, check_precision, find_manifest,
+                       open_artifact, read_manifest)
 
 __all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
 
@@ -276,8 +276,10 @@ def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads:
               precision: str = DEFAULT_PRECISION) -> Predictor:
     """A pickled Predictor: its model loaded again from the manifest, and checked to be the same."""
     manifest = read_manifest(manifest_path)
-    artifact = (manifest.artifacts if precision == DEFAULT_PRECISION
-                else manifest.variants.get(precision, {})).get(backend)
+    try:
+        artifact = manifest.artifact(backend, precision)
+    except ModelError:
+        artifact = None
     if artifact is None or artifact.sha256 != sha256:
         raise ModelError(f"{manifest_path}: not the model this Predictor was pickled with (its "
                          f"{precision} {backend} artifact had sha256 {sha256[:16]}...); it changed since")
@@ -318,8 +320,7 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
         num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
     if threads is not None:
         _check_threads(threads, num_threads or 1)
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
+    check_precision(precision)
     manifest = read_manifest(find_manifest(model))
     options = {} if num_threads is None else {"num_threads": num_threads}
     if backend != "auto":

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
-from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, find_manifest, open_artifact,
-                       read_manifest, read_verified)
+from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, find_manifest,
+                       open_artifact, read_manifest, read_verified)
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
@@ -144,8 +144,7 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     """
     from .backends import BACKENDS
 
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if not isinstance(backend, str) or backend not in ("auto", "all", *BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto, all or one of: "
                          f"{', '.join(BACKENDS)}")
