@@ -47,3 +47,31 @@ def unprivileged():
                 except OSError:
                     pass
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def assert_logits_close():
+    """``check(candidate, reference, copies=1)``: the export's rule for logits computed in
+    two different calls (another batch shape, another engine, another process or CPU).
+
+    Per row, ``max |candidate - reference| <= copies * (ATOL + RTOL * max |reference row|)``,
+    with the export's own ``ATOL`` and ``RTOL`` (``export.parity``). Two such calls sum in
+    different orders (oneDNN, XNNPACK and MLAS pick their kernels by instruction set and
+    batch shape), so float32 round-off, which grows with the row's magnitude, is all that
+    may differ; bit-identical results are never assumed. ``copies=2`` compares two
+    candidates that each hold the rule against one reference (the triangle inequality).
+    """
+    from export.parity import ATOL, RTOL  # only the TensorFlow tests use this fixture
+
+    def check(candidate, reference, copies: int = 1) -> None:
+        import numpy as np
+
+        candidate, reference = np.asarray(candidate, np.float64), np.asarray(reference, np.float64)
+        assert candidate.shape == reference.shape
+        allowed = copies * (ATOL + RTOL * np.abs(reference).max(axis=-1))
+        excess = np.abs(candidate - reference).max(axis=-1) / allowed
+        worst = int(np.argmax(excess))
+        assert excess.max() <= 1.0, (f"row {worst} differs by {excess.max():.3g} times the "
+                                     f"float32 tolerance ({allowed.flat[worst]:.3g})")
+
+    return check

@@ -13,6 +13,9 @@ from train.data import count_ones, make_bits
 from train.model import build_model, recurrent_init
 from train.targets import fit_readout, optimal_readout
 
+# TensorFlow's numbers: `make test-avx2` runs these again on oneDNN's AVX2 kernels.
+pytestmark = pytest.mark.numerics
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -8,6 +8,10 @@ import numpy as np
 
 from export.soak import FAMILIES, soak
 from train.data import count_ones
+import pytest
+
+# TensorFlow's numbers: `make test-avx2` runs these again on oneDNN's AVX2 kernels.
+pytestmark = pytest.mark.numerics
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,6 +11,9 @@ from export.variants import FORMATS, PRECISIONS, variant_file
 
 from test_export import FAST_FLAGS, _save_exact_model
 
+# TensorFlow's numbers: `make test-avx2` runs these again on oneDNN's AVX2 kernels.
+pytestmark = pytest.mark.numerics
+
 CHECK = [*FAST_FLAGS[:4]]  # small parity sets; the model is exact, no --allow-inexact
 
 

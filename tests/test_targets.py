@@ -8,6 +8,9 @@ from train.data import count_ones, make_bits
 from train.model import build_model
 from train.targets import OrdinalCrossEntropy, fit_readout, optimal_readout
 
+# TensorFlow's numbers: `make test-avx2` runs these again on oneDNN's AVX2 kernels.
+pytestmark = pytest.mark.numerics
+
 
 def logits_for(counts, width, n_classes=51):
     kernel, bias = optimal_readout(np.ones(1), 0.0, width, n_classes)
