@@ -41,6 +41,7 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     names = [entry["file"] for entry in manifest["artifacts"].values()]
     names += [entry["file"] for by_format in (manifest.get("variants") or {}).values()
               for entry in by_format.values()]
+    names += [entry["file"] for entry in ((manifest.get("folded") or {}).get("artifacts") or {}).values()]
     if isinstance(manifest.get("golden"), dict):
         names.append(manifest["golden"]["file"])
     with Staging(package) as staging:
