@@ -28,7 +28,11 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["Op", "Graph", "read_graph"]
+__all__ = ["Op", "Graph", "WeightsError", "read_graph"]
+
+
+class WeightsError(ModelError):
+    """The weights of a model file cannot be read or identified unambiguously."""
 
 
 @dataclasses.dataclass
@@ -78,7 +82,7 @@ def read_graph(path: str, content: bytes) -> Graph:
             return _onnx_graph(memoryview(content))
         return _tflite_graph(bytes(content))
     except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
     except (IndexError, struct.error, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: cannot read the model's graph: damaged or not a "
                          f"{'ONNX' if str(path).endswith('.onnx') else 'TFLite'} file "
@@ -164,7 +168,7 @@ def _tflite_graph(buf: bytes) -> Graph:
         if data:
             dtype = _TFLITE_TYPES.get(tensor.scalar(1, "b"))
             if dtype is None:
-                raise ModelError(f"tensor {index} has a type this reader does not know")
+                raise WeightsError(f"tensor {index} has a type this reader does not know")
             constants[index] = np.frombuffer(data, np.dtype(dtype).newbyteorder("<"),
                                              count=int(np.prod(shape))).reshape(shape)
     ops = []
@@ -267,10 +271,10 @@ def _onnx_tensor(b) -> tuple[str, np.ndarray]:
         elif number == 13 or (number == 14 and value == 1):
             external = True
     if external:
-        raise ModelError(f"tensor {name!r} is stored outside the file (external data), "
+        raise WeightsError(f"tensor {name!r} is stored outside the file (external data), "
                          "which this reader refuses: the file alone must hold its weights")
     if dtype not in _ONNX_TYPES:
-        raise ModelError(f"tensor {name!r} has ONNX data type {dtype}, which this reader does not know")
+        raise WeightsError(f"tensor {name!r} has ONNX data type {dtype}, which this reader does not know")
     np_type = np.dtype(_ONNX_TYPES[dtype]).newbyteorder("<")
     count = int(np.prod(dims)) if dims else 1
     if raw is not None:

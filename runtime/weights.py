@@ -29,17 +29,12 @@ import os
 
 import numpy as np
 
-from .errors import ModelError
 from .files import read_regular
-from .graphs import Graph, read_graph
+from .graphs import Graph, WeightsError, read_graph
 from .limits import MAX_ARTIFACT_BYTES
 
 __all__ = ["WeightsError", "RecurrentWeights", "FoldedWeights", "FileProof", "read_weights",
            "prove_file"]
-
-
-class WeightsError(ModelError):
-    """The weights of a model file cannot be identified unambiguously."""
 
 
 @dataclasses.dataclass(frozen=True)
