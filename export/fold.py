@@ -27,6 +27,8 @@ and for a model whose proof fails.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -103,12 +105,17 @@ def _golden_figures(backend, bits: np.ndarray, reference_logits: np.ndarray, ato
 
 def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, directory: Path,
                  describe: Callable[[str], dict], reference, sets: dict, batch_sizes,
-                 log: Callable[[str], None], quiet_native) -> dict:
+                 log: Callable[[str], None], quiet_native, variants=(),
+                 variant_min_gap: float = 0.25) -> dict:
     """Build, prove and check the folded files into ``directory``; see the module docstring.
 
     Returns ``{"published": bool, "reason": str | None, "files": {format: name},
     "by_format": {format: {"proof", "weights_match", "parity", "golden", "reasons"}},
-    "seconds"}``. Files that are not published are removed from ``directory``.
+    "variants": {precision: {format: outcome}}, "variant_files": {precision: {format: name}},
+    "seconds"}``. Files that are not published are removed from ``directory``. With ``int8``
+    among ``variants``, the folded int8 files go through the variant gate
+    (``export.variants``): their activations are quantised at run time, which the proof
+    does not cover, so the gate's measured figures decide.
     """
     from runtime.backends import open_backend
     from runtime.errors import ParityEdgeError
@@ -121,19 +128,20 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
     reason = refusal(cell, certificate, allow_inexact)
     if reason:
         log(f"export: folded: none: {reason}")
-        return {"published": False, "reason": reason, "files": {}, "by_format": {}}
+        return {"published": False, "reason": reason, "files": {}, "by_format": {},
+                "variants": {}, "variant_files": {}}
     gains, base = folded_map(model)
     folded = build_folded_model(gains, base)
     n_bits = gains.shape[0]
     golden = golden_bits(n_bits)
     golden_reference = reference.predict(golden)
-    by_format, loaders = {}, {}
+    by_format, loaders, protos = {}, {}, {}
     for fmt, name in FOLDED_FILES.items():
         outcome = by_format[fmt] = {"proof": None, "weights_match": None, "parity": None,
                                     "golden": None, "reasons": []}
         path = directory / name
         try:
-            data, problems, _ = _convert(fmt, folded, directory, describe(fmt), quiet_native)
+            data, problems, protos[fmt] = _convert(fmt, folded, directory, describe(fmt), quiet_native)
         except ExportError as exc:
             data, problems = b"", [str(exc)]
         outcome["reasons"] += problems
@@ -191,7 +199,40 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
             + f"), parity and golden set passed; {seconds:.1f} s")
     else:
         log(f"export: folded: REFUSED: {'; '.join(reasons[:3])}")
+    gated = {}
+    if published and "int8" in variants:
+        gated = _int8_variants(folded, protos.get("onnx"), directory, describe, reference, sets,
+                               batch_sizes, variant_min_gap, log, quiet_native)
     return {"published": published, "reason": None if published else "; ".join(reasons),
             "files": dict(FOLDED_FILES) if published else {}, "by_format": by_format,
-            "seconds": seconds}
+            "variants": gated,
+            "variant_files": {p: {fmt: o["file"] for fmt, o in by_format.items() if o["published"]}
+                              for p, by_format in gated.items()},
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _int8_variants(folded, proto, directory: Path, describe: Callable[[str], dict], reference,
+                   sets: dict, batch_sizes, min_gap: float, log: Callable[[str], None],
+                   quiet_native) -> dict:
+    """The folded model's int8 files through the variant gate, published ones renamed
+    ``model.folded.int8.*``; ``{"int8": {format: outcome}}`` as ``build_variants`` gives."""
+    from .variants import build_variants
+
+    work = directory / ".folded-variants"
+    work.mkdir()
+    try:
+        outcomes = build_variants(("int8",), folded, proto, work,
+                                  lambda fmt, precision: {**describe(fmt), "precision": precision},
+                                  reference, sets, batch_sizes, min_gap,
+                                  lambda line: log(line.replace("export: ", "export: folded ", 1)),
+                                  quiet_native)
+        for precision, by_format in outcomes.items():
+            for fmt, outcome in by_format.items():
+                name = f"model.folded.{precision}.{fmt}"
+                if outcome["published"]:
+                    os.replace(work / outcome["file"], directory / name)
+                outcome["file"] = name
+        return outcomes
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 

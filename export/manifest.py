@@ -9,7 +9,7 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     gate}}}, variants_refused {...: {...: {reasons, ...}}},
     golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
     folded {published, reason, artifacts {tflite|onnx: {...artifact entry, graph: "folded",
-    proof, weights_match, parity, golden}}},
+    proof, weights_match, parity, golden}}, variants {int8: {...}}, variants_refused {...}},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
     created
 
@@ -175,10 +175,13 @@ def folded_entries(directory: Path, folded: dict, converters: dict, opsets: dict
             Path(directory) / name, fmt, converters[fmt], opsets[fmt], graph="folded",
             proof=outcome["proof"], weights_match=outcome["weights_match"],
             parity=outcome["parity"], golden=outcome["golden"])
+    graphs = {fmt: "folded" for fmt in converters}
+    gated = variant_entries(directory, folded.get("variants") or {}, converters, opsets, graphs)
     return {"published": True, "reason": None,
             "proof_source": "the float32 numbers read back from each published file "
                             "(runtime.weights.prove_file)",
-            "artifacts": artifacts}
+            "artifacts": artifacts, "variants": gated["published"],
+            "variants_refused": gated["refused"]}
 
 
 def recipe(training: dict | None) -> dict | None:
@@ -261,6 +264,9 @@ def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
         entries.update({f"{fmt} {precision}": entry for fmt, entry in by_format.items()})
     folded = manifest.get("folded") or {}
     entries.update({f"{fmt} folded": entry for fmt, entry in (folded.get("artifacts") or {}).items()})
+    entries.update({f"{fmt} folded {precision}": entry
+                    for precision, by_format in (folded.get("variants") or {}).items()
+                    for fmt, entry in by_format.items()})
     if isinstance(manifest.get("golden"), dict):
         entries["golden"] = manifest["golden"]
     for fmt, entry in entries.items():

@@ -206,7 +206,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                                       functools.partial(_native_stderr_captured, quiet))
             seconds["variants"] = time.perf_counter() - t0
         folded = {"published": False, "reason": "the parity check of the recurrent files failed",
-                  "files": {}, "by_format": {}}
+                  "files": {}, "by_format": {}, "variants": {}, "variant_files": {}}
         if result:
             t0 = time.perf_counter()
             folded = build_folded(
@@ -214,7 +214,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                 lambda fmt: {**manifest.describe(info, converters[fmt], "folded"),
                              "source_sha256": source["sha256"]},
                 reference, sets, config.batch_sizes, log,
-                functools.partial(_native_stderr_captured, quiet))
+                functools.partial(_native_stderr_captured, quiet), config.variants,
+                config.variant_min_gap)
             seconds["folded"] = time.perf_counter() - t0
         published_variants = {(precision, fmt): outcome["file"]
                               for precision, by_format in variants.items()
@@ -228,6 +229,9 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                           for (precision, fmt), name in published_variants.items()})
             files.update({f"{fmt} folded": (fmt, staging.path / name)
                           for fmt, name in folded["files"].items()})
+            files.update({f"{fmt} folded {precision}": (fmt, staging.path / name)
+                          for precision, by_format in folded["variant_files"].items()
+                          for fmt, name in by_format.items()})
             soaked = soak_files(files, config.soak, config.soak_seed, log)
             seconds["soak"] = time.perf_counter() - t0
         passed = bool(result) and not any(r["errors"] for r in (soaked or {}).values())
@@ -260,7 +264,10 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                                                                    opsets))
         write_json(staging.path / manifest.MANIFEST_NAME, document)
         published = staging.commit([*ARTIFACT_FILES.values(), *published_variants.values(),
-                                    *folded["files"].values(), GOLDEN_NAME, REPORT_NAME],
+                                    *folded["files"].values(),
+                                    *(name for by_format in folded["variant_files"].values()
+                                      for name in by_format.values()),
+                                    GOLDEN_NAME, REPORT_NAME],
                                    last=manifest.MANIFEST_NAME)
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass

@@ -179,3 +179,28 @@ def test_a_proved_model_gets_a_folded_form():
     from export.fold import refusal
 
     assert refusal("rnn", {"proved": True}, False) is None
+
+
+def test_the_folded_int8_files_go_through_the_variant_gate(tmp_path):
+    """Published only where the gate passed (their activations are quantised at run time, which
+    the proof does not cover); refused ones leave no file and say why."""
+    from export.manifest import sha256_of
+    from export.pipeline import run_export
+
+    _save_exact_model(tmp_path)
+    outcome = run_export(ExportConfig(out=tmp_path, variants=("int8",), **FAST), log=lambda line: None)
+    assert outcome
+    folded = outcome.manifest["folded"]
+    gated = json.loads((tmp_path / "parity_report.json").read_text())["folded"]["variants"]["int8"]
+    assert set(gated) == {"tflite", "onnx"}
+    for fmt, result in gated.items():
+        path = tmp_path / f"model.folded.int8.{fmt}"
+        assert result["file"] == path.name
+        assert path.exists() == result["published"] == (not result["reasons"])
+        if result["published"]:
+            entry = folded["variants"]["int8"][fmt]
+            assert entry["sha256"] == sha256_of(path) and entry["graph"] == "folded"
+            assert entry["gate"]["min_margin"] >= 0.25
+        else:
+            assert folded["variants_refused"]["int8"][fmt]["reasons"] == result["reasons"]
+    assert _leftovers(tmp_path) == []
