@@ -10,7 +10,11 @@ no TensorFlow, no ``onnx`` package) and returns one of:
   the input bits (the input kernel), at most one applied to the previous step's state (the
   recurrent kernel; absent or applied to a zero fill at the first step) and at most one
   constant (the bias). Every step must hold the same weights, each step must read its own
-  slice of the bits, and there must be one step per bit. The weights come out oriented as
+  slice tensor of the bits, and there must be one step per bit. Which bit a slice holds is
+  not interpreted: the proof's verdict and margin are the same for the bits in any order,
+  since reordering maps the strings with ``k`` ones onto themselves; a graph that read one
+  bit twice through two different slicing operators is not caught here (the parity check
+  and the golden set would catch it). The weights come out oriented as
   the proof takes them, ``h @ recurrent`` (TFLite's ``FULLY_CONNECTED`` stores ``[out, in]``).
 - ``FoldedWeights``: ``logits = bits @ A + c``, one linear operator on the bits as they come
   (only order-keeping reshapes in between), and its bias.
