@@ -103,6 +103,37 @@ def _golden_figures(backend, bits: np.ndarray, reference_logits: np.ndarray, ato
             "max_abs_diff": figures["max_abs_diff"], "tolerance_used": figures["tolerance_used"]}
 
 
+def _check_against_reference(by_format: dict, loaders: dict, reference, sets: dict,
+                             batch_sizes) -> None:
+    """The parity check and the golden set, for each folded file that ``loaders`` opens;
+    figures and reasons go into ``by_format``."""
+    from .golden import golden_bits
+    from .parity import check_parity
+
+    result = check_parity(reference, {f"{fmt} folded": load for fmt, load in loaders.items()},
+                          sets, batch_sizes)
+    golden = golden_bits(reference.n_bits)
+    golden_reference = reference.predict(golden)
+    for comparison in result.comparisons:
+        if not comparison.gating:
+            continue
+        fmt = comparison.name.split()[0]
+        outcome = by_format[fmt]
+        outcome["parity"] = {k: getattr(comparison, k) for k in (
+            "passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "count_agreement",
+            "count_accuracy")}
+        outcome["parity"]["sequences_per_s"] = {
+            str(size): figures.get("sequences_per_s") for size, figures in comparison.by_batch_size.items()}
+        if not comparison.passed:
+            outcome["reasons"].append(comparison.error or comparison.line())
+            continue
+        golden_figures = _golden_figures(loaders[fmt](), golden, golden_reference,
+                                         comparison.atol, comparison.rtol)
+        outcome["golden"] = golden_figures
+        if golden_figures["count_agreement"] < 1.0 or golden_figures["tolerance_used"] > 1.0:
+            outcome["reasons"].append(f"the golden set disagrees: {golden_figures}")
+
+
 def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, directory: Path,
                  describe: Callable[[str], dict], reference, sets: dict, batch_sizes,
                  log: Callable[[str], None], quiet_native, variants=(),
@@ -121,8 +152,7 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
     from runtime.errors import ParityEdgeError
     from runtime.weights import FoldedWeights, prove_file
 
-    from .golden import golden_bits
-    from .parity import check_parity
+    from .publish import write_file
 
     started = time.perf_counter()
     reason = refusal(cell, certificate, allow_inexact)
@@ -132,9 +162,6 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
                 "variants": {}, "variant_files": {}}
     gains, base = folded_map(model)
     folded = build_folded_model(gains, base)
-    n_bits = gains.shape[0]
-    golden = golden_bits(n_bits)
-    golden_reference = reference.predict(golden)
     by_format, loaders, protos = {}, {}, {}
     for fmt, name in FOLDED_FILES.items():
         outcome = by_format[fmt] = {"proof": None, "weights_match": None, "parity": None,
@@ -147,7 +174,7 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
         outcome["reasons"] += problems
         if problems:
             continue
-        path.write_bytes(data)
+        write_file(path, data)
         try:
             proof = prove_file(path)
         except ParityEdgeError as exc:
@@ -164,27 +191,7 @@ def build_folded(model, cell: str, certificate: dict, allow_inexact: bool, direc
         loaders[fmt] = functools.partial(open_backend, fmt, path)
 
     if loaders:
-        result = check_parity(reference, {f"{fmt} folded": load for fmt, load in loaders.items()},
-                              sets, batch_sizes)
-        for comparison in result.comparisons:
-            if not comparison.gating:
-                continue
-            fmt = comparison.name.split()[0]
-            outcome = by_format[fmt]
-            outcome["parity"] = {k: getattr(comparison, k) for k in (
-                "passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "count_agreement",
-                "count_accuracy")}
-            outcome["parity"]["sequences_per_s"] = {
-                str(size): figures.get("sequences_per_s")
-                for size, figures in comparison.by_batch_size.items()}
-            if not comparison.passed:
-                outcome["reasons"].append(comparison.error or comparison.line())
-                continue
-            golden_figures = _golden_figures(loaders[fmt](), golden, golden_reference,
-                                             comparison.atol, comparison.rtol)
-            outcome["golden"] = golden_figures
-            if golden_figures["count_agreement"] < 1.0 or golden_figures["tolerance_used"] > 1.0:
-                outcome["reasons"].append(f"the golden set disagrees: {golden_figures}")
+        _check_against_reference(by_format, loaders, reference, sets, batch_sizes)
 
     published = all(not outcome["reasons"] for outcome in by_format.values())
     reasons = [f"{fmt}: {r}" for fmt, outcome in by_format.items() for r in outcome["reasons"]]
