@@ -214,3 +214,37 @@ def test_the_default_model_ships_the_folded_files_too(exported, tmp_path):
     written = publish_default(out, tmp_path / "model")
     assert set(FOLDED) <= {p.name for p in written}
     assert verify_artifacts(read_manifest(tmp_path / "model"), tmp_path / "model") == []
+
+
+def test_the_weights_of_a_cell_with_a_bias_are_read_back_exactly(tmp_path):
+    """The chapter's cell (a recurrent bias, weights of both signs): the converters place the
+    bias differently, and each file still gives back the Keras weights bit for bit."""
+    from export import convert
+    from runtime.weights import read_weights
+    from train.certify import layer_weights
+    from train.model import build_model, unrolled_twin
+
+    model = build_model("rnn", 6, 50, recurrent_bias=True)
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    twin = unrolled_twin(model)
+    (tmp_path / "model.tflite").write_bytes(convert.to_tflite(twin, tmp_path))
+    (tmp_path / "model.onnx").write_bytes(convert.to_onnx(twin).SerializeToString())
+    for name in ("model.tflite", "model.onnx"):
+        read = read_weights(tmp_path / name).arrays()
+        assert read[2] is not None
+        for ours, theirs in zip(read, layer_weights(model)):
+            assert ours.tobytes() == np.asarray(theirs, np.float32).tobytes()
+
+
+def test_the_files_of_a_gru_are_refused_by_name(tmp_path):
+    from export import convert
+    from runtime.weights import WeightsError, read_weights
+    from train.model import build_model, unrolled_twin
+
+    twin = unrolled_twin(build_model("gru", 4, 50, seed=0))
+    (tmp_path / "model.tflite").write_bytes(convert.to_tflite(twin, tmp_path))
+    (tmp_path / "model.onnx").write_bytes(convert.to_onnx(twin).SerializeToString())
+    for name in ("model.tflite", "model.onnx"):
+        with pytest.raises(WeightsError, match=f"{tmp_path / name}: .*not one the proof knows"):
+            read_weights(tmp_path / name)
