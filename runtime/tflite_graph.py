@@ -68,10 +68,12 @@ class _Table:
 _TFLITE_OPS = {0: "ADD", 6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 19: "RELU", 22: "RESHAPE", 34: "PAD",
                36: "GATHER", 39: "TRANSPOSE", 43: "SQUEEZE", 45: "STRIDED_SLICE", 49: "SPLIT",
                65: "SLICE", 70: "EXPAND_DIMS", 77: "SHAPE", 83: "PACK", 88: "UNPACK", 94: "FILL",
-               2: "CONCATENATION", 114: "QUANTIZE", 126: "BATCH_MATMUL", 18: "MUL"}
+               2: "CONCATENATION", 114: "QUANTIZE", 126: "BATCH_MATMUL", 18: "MUL", 14: "LOGISTIC",
+               28: "TANH", 21: "RELU6"}
 _TFLITE_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_,
                  7: np.int16, 9: np.int8}
-_FUSED_RELU = 1
+_FUSED_RELU = 1  # ActivationFunctionType.RELU; NONE is 0
+_FUSING = ("ADD", "FULLY_CONNECTED")
 
 
 def tflite_graph(buf: bytes) -> Graph:
@@ -105,8 +107,12 @@ def tflite_graph(buf: bytes) -> Graph:
         inputs = [None if i < 0 else i for i in op.vector(1, "i")]
         outputs = op.vector(2, "i")
         options = op.table(4)
-        relu = options is not None and name in ("ADD", "FULLY_CONNECTED") \
-            and options.scalar(0, "b") == _FUSED_RELU
+        # Field 0 of ADD's and FULLY_CONNECTED's options: the activation fused into them.
+        activation = options.scalar(0, "b") if options is not None and name in _FUSING else 0
+        if activation not in (0, _FUSED_RELU):
+            ops.append(Op("other", f"{name} with fused activation {activation}", inputs, outputs))
+            continue
+        relu = activation == _FUSED_RELU
         if name == "FULLY_CONNECTED" and inputs[1] in constants:
             bias = constants.get(inputs[2]) if len(inputs) > 2 else None
             ops.append(Op("linear", name, inputs[:1], outputs, relu,

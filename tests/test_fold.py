@@ -248,3 +248,20 @@ def test_the_files_of_a_gru_are_refused_by_name(tmp_path):
     for name in ("model.tflite", "model.onnx"):
         with pytest.raises(WeightsError, match=f"{tmp_path / name}: .*not one the proof knows"):
             read_weights(tmp_path / name)
+
+
+
+def test_a_fused_activation_other_than_relu_is_refused(tmp_path):
+    """A folded map with a relu6 on its logits: TFLite fuses it into the FULLY_CONNECTED,
+    which must not be read as the plain map."""
+    import keras
+
+    from export import convert
+    from runtime.weights import WeightsError, read_weights
+
+    inputs = keras.Input((50, 1), name="bits")
+    flat = keras.layers.Reshape((50,))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(51, activation="relu6")(flat))
+    (tmp_path / "model.tflite").write_bytes(convert.to_tflite(model, tmp_path))
+    with pytest.raises(WeightsError, match="FULLY_CONNECTED with fused activation"):
+        read_weights(tmp_path / "model.tflite")
