@@ -4,6 +4,8 @@
 
 - ``model.tflite``: builtin LiteRT operators only, float32, dynamic batch;
 - ``model.onnx``: opset ``convert.ONNX_OPSET``, dynamic batch, weights inside the file;
+- ``model.folded.tflite``, ``model.folded.onnx``: for a proved Elman model, its affine map
+  ``logits = bits @ A + c``, each proved again from its own bytes (``fold``);
 - ``parity_report.json``: what the parity check measured;
 - ``manifest.json``: what the runtime reads (names, shapes, hashes, versions, parity, training figures).
 
@@ -13,7 +15,8 @@ into place with ``os.replace``, the manifest last, so a failed or interrupted ex
 previous artifacts exactly as they were.
 
 Modules: ``config`` (settings), ``keras_backend`` (the reference runner), ``convert``
-(``to_tflite``, ``to_onnx``, structural checks), ``parity`` (``check_parity``), ``manifest``,
+(``to_tflite``, ``to_onnx``, structural checks), ``parity`` (``check_parity``), ``fold`` (the
+folded form), ``manifest``,
 ``publish`` (staging and atomic replacement), ``pipeline`` (``run_export``, the whole stage),
 ``publish_default`` (copy verified artifacts into the runtime package).
 

@@ -8,8 +8,15 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     variants {float16|int8|int8-static: {tflite|onnx: {...artifact entry, precision, weights,
     gate}}}, variants_refused {...: {...: {reasons, ...}}},
     golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
+    folded {published, reason, artifacts {tflite|onnx: {...artifact entry, graph: "folded",
+    proof, weights_match, parity, golden}}, variants {int8: {...}}, variants_refused {...}},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
     created
+
+Every artifact entry names its ``graph``: ``unrolled`` (the recurrent layer spelled out step
+by step), ``recurrent`` (the layer as one looping operator: an ONNX ``Loop`` or ``LSTM``) or
+``folded`` (the proved affine map ``bits @ A + c``, ``export.fold``); ``folded.published``
+false with a ``reason`` says why a model has no folded form.
 
 ``exactness`` says whether the model counts exactly and on what evidence: the proof
 (``train.certify``), the training stage's evaluation sets, and the soak of each file
@@ -34,7 +41,7 @@ from .errors import ExportError
 
 __all__ = ["SCHEMA_VERSION", "TASK", "MANIFEST_NAME", "sha256_of", "artifact_entry", "versions",
            "read_training_report", "check_exact", "exactness", "recipe", "describe",
-           "build_manifest", "read_manifest", "verify_artifacts"]
+           "build_manifest", "read_manifest", "verify_artifacts", "folded_entries"]
 
 SCHEMA_VERSION = 1
 TASK = "count-ones"
@@ -156,6 +163,27 @@ def variant_entries(directory: Path, variants: dict, converters: dict, opsets: d
     return {"published": published, "refused": refused}
 
 
+def folded_entries(directory: Path, folded: dict, converters: dict, opsets: dict) -> dict:
+    """The manifest's ``folded``: the folded files (``export.fold``) with their own evidence,
+    or why there are none."""
+    if not folded["published"]:
+        return {"published": False, "reason": folded["reason"]}
+    artifacts = {}
+    for fmt, name in folded["files"].items():
+        outcome = folded["by_format"][fmt]
+        artifacts[fmt] = artifact_entry(
+            Path(directory) / name, fmt, converters[fmt], opsets[fmt], graph="folded",
+            proof=outcome["proof"], weights_match=outcome["weights_match"],
+            parity=outcome["parity"], golden=outcome["golden"])
+    graphs = {fmt: "folded" for fmt in converters}
+    gated = variant_entries(directory, folded.get("variants") or {}, converters, opsets, graphs)
+    return {"published": True, "reason": None,
+            "proof_source": "the float32 numbers read back from each published file "
+                            "(runtime.weights.prove_file)",
+            "artifacts": artifacts, "variants": gated["published"],
+            "variants_refused": gated["refused"]}
+
+
 def recipe(training: dict | None) -> dict | None:
     """How the model was trained: the settings, seed, machine and cost of the run."""
     if not training:
@@ -180,7 +208,8 @@ def _now() -> str:
 
 def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
                    settings: dict, source: dict, timings: dict, exact: dict,
-                   golden: dict | None = None, variants: dict | None = None) -> dict:
+                   golden: dict | None = None, variants: dict | None = None,
+                   folded: dict | None = None) -> dict:
     """The manifest as a JSON-ready dict (see the module docstring)."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -197,6 +226,7 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
         "variants": (variants or {}).get("published", {}),
         "variants_refused": (variants or {}).get("refused", {}),
         "golden": golden,
+        "folded": folded or {"published": False, "reason": "not built"},
         "versions": versions(),
         "parity": parity,
         "exactness": exact,
@@ -232,6 +262,11 @@ def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
     entries = dict(manifest["artifacts"])
     for precision, by_format in (manifest.get("variants") or {}).items():
         entries.update({f"{fmt} {precision}": entry for fmt, entry in by_format.items()})
+    folded = manifest.get("folded") or {}
+    entries.update({f"{fmt} folded": entry for fmt, entry in (folded.get("artifacts") or {}).items()})
+    entries.update({f"{fmt} folded {precision}": entry
+                    for precision, by_format in (folded.get("variants") or {}).items()
+                    for fmt, entry in by_format.items()})
     if isinstance(manifest.get("golden"), dict):
         entries["golden"] = manifest["golden"]
     for fmt, entry in entries.items():

@@ -6,9 +6,13 @@
    checker) and embed a description in it.
 3. Run the parity check: the Keras model against each file, loaded through the runtime's own
    backends (which proves the file runs without TensorFlow).
-4. With ``soak``: count that many fresh strings through each file with the runtime
+4. For a proved Elman model, the folded form (``export.fold``): the proof's affine map
+   ``logits = bits @ A + c`` as ``model.folded.tflite`` and ``model.folded.onnx``, each proved
+   again on the numbers read back from the file, parity-checked and replayed on the golden
+   set; refused (not published, the manifest says why) if any of that fails.
+5. With ``soak``: count that many fresh strings through each file with the runtime
    (``export.soak``); one miscount fails the export.
-5. Only when everything passed: write the golden set (``export.golden``: inputs and the
+6. Only when everything passed: write the golden set (``export.golden``: inputs and the
    Keras logits, for ``runtime.verify`` on the device), ``parity_report.json`` and
    ``manifest.json``, and move
    the files into place, manifest last. Otherwise publish nothing, and write the report as
@@ -34,6 +38,7 @@ from typing import Callable
 
 from .config import ExportConfig
 from .errors import ExportError
+from .fold import build_folded
 from .golden import GOLDEN_NAME, golden_bits, golden_bytes
 from .publish import Staging, replace_atomically, write_file, write_json
 from .variants import build_variants
@@ -200,6 +205,18 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                                       config.variant_min_gap, log,
                                       functools.partial(_native_stderr_captured, quiet))
             seconds["variants"] = time.perf_counter() - t0
+        folded = {"published": False, "reason": "the parity check of the recurrent files failed",
+                  "files": {}, "by_format": {}, "variants": {}, "variant_files": {}}
+        if result:
+            t0 = time.perf_counter()
+            folded = build_folded(
+                model, info.cell, certificate, config.allow_inexact, staging.path,
+                lambda fmt: {**manifest.describe(info, converters[fmt], "folded"),
+                             "source_sha256": source["sha256"]},
+                reference, sets, config.batch_sizes, log,
+                functools.partial(_native_stderr_captured, quiet), config.variants,
+                config.variant_min_gap)
+            seconds["folded"] = time.perf_counter() - t0
         published_variants = {(precision, fmt): outcome["file"]
                               for precision, by_format in variants.items()
                               for fmt, outcome in by_format.items() if outcome["published"]}
@@ -210,6 +227,11 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
             files = {fmt: (fmt, staging.path / name) for fmt, name in ARTIFACT_FILES.items()}
             files.update({f"{fmt} {precision}": (fmt, staging.path / name)
                           for (precision, fmt), name in published_variants.items()})
+            files.update({f"{fmt} folded": (fmt, staging.path / name)
+                          for fmt, name in folded["files"].items()})
+            files.update({f"{fmt} folded {precision}": (fmt, staging.path / name)
+                          for precision, by_format in folded["variant_files"].items()
+                          for fmt, name in by_format.items()})
             soaked = soak_files(files, config.soak, config.soak_seed, log)
             seconds["soak"] = time.perf_counter() - t0
         passed = bool(result) and not any(r["errors"] for r in (soaked or {}).values())
@@ -218,7 +240,8 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         report = {"passed": passed, "parity_passed": parity.pop("passed"), "model": str(model_path),
                   "source": source, "settings": config.to_dict(), "cell": info.cell,
                   "hidden_units": info.hidden_units, "n_bits": info.n_bits,
-                  "certificate": certificate, "soak": soaked, "variants": variants, **parity}
+                  "certificate": certificate, "soak": soaked, "variants": variants,
+                  "folded": folded, **parity}
         if not passed:
             failed_path = config.out / FAILED_REPORT_NAME
             replace_atomically(failed_path, report)
@@ -236,10 +259,16 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
         document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
                                            config.to_dict(), source, _rounded(seconds), exact, golden,
-                                           variant_entries)
+                                           variant_entries,
+                                           manifest.folded_entries(staging.path, folded, converters,
+                                                                   opsets))
         write_json(staging.path / manifest.MANIFEST_NAME, document)
         published = staging.commit([*ARTIFACT_FILES.values(), *published_variants.values(),
-                                    GOLDEN_NAME, REPORT_NAME], last=manifest.MANIFEST_NAME)
+                                    *folded["files"].values(),
+                                    *(name for by_format in folded["variant_files"].values()
+                                      for name in by_format.values()),
+                                    GOLDEN_NAME, REPORT_NAME],
+                                   last=manifest.MANIFEST_NAME)
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started

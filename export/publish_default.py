@@ -41,6 +41,10 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     names = [entry["file"] for entry in manifest["artifacts"].values()]
     names += [entry["file"] for by_format in (manifest.get("variants") or {}).values()
               for entry in by_format.values()]
+    folded = manifest.get("folded") or {}
+    names += [entry["file"] for entry in (folded.get("artifacts") or {}).values()]
+    names += [entry["file"] for by_format in (folded.get("variants") or {}).values()
+              for entry in by_format.values()]
     if isinstance(manifest.get("golden"), dict):
         names.append(manifest["golden"]["file"])
     with Staging(package) as staging:

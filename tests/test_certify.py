@@ -150,3 +150,22 @@ def test_certify_cli(tmp_path):
     missing = run(str(tmp_path / "nothing.keras"))
     assert missing.returncode == 2 and "cannot load" in missing.stderr
     assert "Traceback" not in ok.stderr + refused.stderr + missing.stderr
+
+
+def test_the_proofs_affine_form_is_what_keras_computes():
+    """runtime.proof's linear form of a proved Keras model: Keras's own float32 logits lie
+    within the round-off bound the proof carries, and the folded map proves the same."""
+    from runtime.proof import certify_affine, linear_form
+    from train.certify import layer_weights
+
+    model = build_model(seed=2)
+    fit_readout(model, make_bits(5_000, seed=5, stratified_fraction=0.3, clustered_fraction=0.3), 0.5)
+    form = linear_form(*layer_weights(model))
+    bits = make_bits(2_000, seed=6, stratified_fraction=0.5, clustered_fraction=0.3)
+    logits = model.predict(bits[:, :, None].astype(np.float32), verbose=0)
+    assert (np.abs(logits - (bits @ form.gains + form.base)) <= form.error).all()
+    proved, folded = certify(model), certify_affine(*form.folded())
+    assert proved.proved and folded.proved
+    # Folding rounds each gain and base to float32, which moves a margin by at most:
+    moved = 2 ** -24 * 2 * (np.abs(form.gains).sum(axis=0).max() + np.abs(form.base).max())
+    assert folded.margin == pytest.approx(proved.margin, abs=moved)

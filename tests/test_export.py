@@ -114,6 +114,15 @@ def test_tiny_model_exports_and_passes_parity(exported, cell):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_no_folded_form_without_a_proof_and_the_manifest_says_why(exported, cell):
+    out, outcome = exported(cell)
+    folded = outcome.manifest["folded"]
+    assert not folded["published"]
+    assert ("Elman" if cell != "rnn" else "--allow-inexact") in folded["reason"]
+    assert not list(out.glob("model.folded.*"))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_tflite_has_builtin_ops_only(exported, cell):
     from export.convert import check_tflite, tflite_ops
 

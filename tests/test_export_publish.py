@@ -23,7 +23,7 @@ def test_public_api_is_pinned():
 
 def test_light_modules_do_not_import_tensorflow():
     code = ("import sys, export, export.config, export.errors, export.publish, export.manifest, "
-            "export.parity, export.pipeline, export.publish_default, export.__main__\n"
+            "export.parity, export.pipeline, export.fold, export.publish_default, export.__main__\n"
             "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx', 'onnx') if m in sys.modules)\n"
             "print(','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -51,7 +51,8 @@ def test_every_runtime_module_imports_on_its_own():
                    "runtime.manifest", "runtime.windows", "runtime.bits", "runtime.parallel",
                    "runtime.interrupts", "runtime.cli", "runtime.output", "runtime.streams", "runtime.lines",
                    "runtime.formats", "runtime.predictor", "runtime.predict", "runtime.verify", "runtime.locate",
-                   "runtime.shards",
+                   "runtime.shards", "runtime.proof", "runtime.graphs", "runtime.tflite_graph",
+                   "runtime.onnx_graph", "runtime.weights",
                    "runtime.batch", "runtime.batch_cli", "runtime.batch_cluster", "runtime.batch_model",
                    "runtime.batch_read", "runtime.batch_write"):
         run_python(f"import {module}")
