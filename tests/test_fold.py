@@ -268,3 +268,56 @@ def test_a_fused_activation_other_than_relu_is_refused(tmp_path):
     (tmp_path / "model.tflite").write_bytes(convert.to_tflite(model, tmp_path))
     with pytest.raises(WeightsError, match="FULLY_CONNECTED with fused activation"):
         read_weights(tmp_path / "model.tflite")
+
+
+def _without_folded(source: Path, target: Path) -> Path:
+    """A copy of an export as it was before the folded form: no folded files or entry."""
+    import shutil
+
+    shutil.copytree(source, target)
+    for name in FOLDED:
+        (target / name).unlink()
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["folded"] = {"published": False, "reason": "not built"}
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_add_folded_gives_an_older_export_the_same_folded_form(exported, tmp_path):
+    from export.add_folded import add_folded
+    from export.manifest import sha256_of
+    from runtime.weights import prove_file
+
+    out, outcome, _ = exported
+    older = _without_folded(out, tmp_path / "older")
+    before = {p.name: p.read_bytes() for p in older.iterdir()}
+    manifest = add_folded(older, soak=2000, soak_seed=3, log=lambda line: None)
+    folded = manifest["folded"]
+    assert folded["published"] and "rebuilt from the weights" in folded["reference"]
+    assert folded["soak"]["tflite folded"]["errors"] == folded["soak"]["onnx folded"]["errors"] == 0
+    for fmt, entry in folded["artifacts"].items():
+        path = older / entry["file"]
+        assert entry["sha256"] == sha256_of(path) and entry["proof"]["proved"]
+        # The same weights make the same folded map: the proof of the file is the export's.
+        assert prove_file(path).weights.gains.tobytes() == prove_file(out / entry["file"]).weights.gains.tobytes()
+        assert entry["proof"]["margin"] == outcome.manifest["folded"]["artifacts"][fmt]["proof"]["margin"]
+    # Everything else is as it was: the other files, and the manifest's other entries.
+    for name, data in before.items():
+        if name != "manifest.json":
+            assert (older / name).read_bytes() == data
+    kept = json.loads(before["manifest.json"])
+    assert {k: v for k, v in manifest.items() if k != "folded"} == {k: v for k, v in kept.items() if k != "folded"}
+    assert json.loads((older / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
+    assert _leftovers(older) == []
+
+
+def test_add_folded_refuses_twice_and_leaves_the_directory_as_it_was(exported, tmp_path):
+    from export.add_folded import main
+
+    out, _, _ = exported
+    import shutil
+
+    shutil.copytree(out, tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    assert main([str(tmp_path / "m")]) == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
