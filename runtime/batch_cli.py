@@ -9,8 +9,11 @@ a terminal, a summary on standard output, an error as one line on standard error
 Ray and the libraries under it write their own logs and warnings to file descriptor 2,
 from C++ as well as Python, at any time of the run; the command keeps standard error
 for its one-line messages by pointing descriptor 2 at ``/dev/null`` while it runs and
-writing its own lines to a duplicate of the original. Ray's logs stay in its session
-directory (``/tmp/ray/session_latest/logs`` for a local instance).
+writing its own lines to a duplicate of the original. Standard output likewise, once the
+arguments are parsed: Ray's error listener prints ``(raylet) ...`` lines there when a
+node or an actor dies, even with ``log_to_driver=False``, and the summary must be the
+last line. Ray's logs stay in its session directory (``/tmp/ray/session_latest/logs``
+for a local instance).
 """
 
 from __future__ import annotations
@@ -95,15 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _to_devnull(fd: int):
+    """A line-buffered stream on a duplicate of ``fd``; ``fd`` itself then goes to /dev/null."""
+    stream = os.fdopen(os.dup(fd), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return stream
+
+
 class _Terminal:
-    """Standard error for this command's own lines, with descriptor 2 sent to /dev/null."""
+    """Standard error (``stream``) and, after ``silence_stdout``, standard output (``out``)
+    for this command's own lines, with descriptors 2 and 1 sent to /dev/null."""
 
     def __init__(self):
         sys.stderr.flush()
-        self.stream = os.fdopen(os.dup(2), "w", buffering=1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+        self.stream = _to_devnull(2)
+        self.out = None
         self.isatty = self.stream.isatty()
         self._start: tuple[float, int] | None = None  # when the first lines were written
         self._shown = False
@@ -123,10 +134,22 @@ class _Terminal:
             self.stream.write("\r\x1b[K")
             self._shown = False
 
+    def silence_stdout(self) -> None:
+        """Send descriptor 1 to /dev/null too (after argparse, whose --help it carries)."""
+        sys.stdout.flush()
+        self.out = _to_devnull(1)
+
+    def print(self, line: str) -> None:
+        """One line on the real standard output."""
+        print(line, file=self.out if self.out is not None else sys.stdout, flush=True)
+
     def restore(self) -> None:
-        """Give descriptor 2 back (before a traceback, which must be seen)."""
+        """Give descriptors 2 and 1 back (before a traceback, which must be seen)."""
         self.stream.flush()
         os.dup2(self.stream.fileno(), 2)
+        if self.out is not None:
+            self.out.flush()
+            os.dup2(self.out.fileno(), 1)
 
 
 def _summary(s) -> str:
@@ -139,6 +162,7 @@ def _summary(s) -> str:
 
 def _run(argv: list[str] | None, terminal: _Terminal) -> int:
     args = build_parser().parse_args(argv)
+    terminal.silence_stdout()
     from .batch import run
     from .errors import ClusterError, InputError, ParityEdgeError, UsageError
 
@@ -157,7 +181,7 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
         raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         terminal.clear()
-    print(_summary(summary), flush=True)
+    terminal.print(_summary(summary))
     return EXIT_OK
 
 

@@ -1,0 +1,169 @@
+"""The cluster watched while ``runtime.batch`` runs: a lost node or head ends the job in seconds.
+
+Why it is needed (Ray 2.60): Ray Data sizes a fixed actor pool once, for the cluster it
+sees at the start. A node lost early leaves an actor that can never be placed again, and
+the tasks queued on it wait forever. The head's loss is worse: the driver's core worker
+ends the whole process after a minute of failing to reach the GCS, from C++, with no
+Python cleanup, so a temporary output directory would stay behind.
+
+The policy: a node that held the job (every node alive when the job started, and any that
+joined since) or the head, lost at any moment of the job, fails the job with
+``ClusterError`` naming it. Re-sizing the pool is not offered by Ray Data's actor pool,
+and a late loss that Ray could retry would finish, but an early one would not; one rule
+for every moment is easier to trust. The output appears whole or not at all, so running
+the command again on the remaining nodes is always safe.
+
+How a loss is seen, without waiting for Ray's own health checks (their period is set on
+the head, not here): every ``POLL_SECONDS`` the watcher connects to the head's GCS port and
+to each node's raylet port, and asks the GCS which nodes it holds dead. A port that
+refuses or does not answer for ``GRACE_SECONDS`` in a row, or a node the GCS declares
+dead, is lost. The watcher then interrupts the thread that runs the job the way Ctrl-C
+does (Ray Data stops its executor on ``KeyboardInterrupt``), and ``lost`` says why.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["ClusterWatch", "Node", "POLL_SECONDS", "GRACE_SECONDS"]
+
+#: Seconds between two looks at the cluster.
+POLL_SECONDS = 0.5
+#: Seconds a port may fail to answer before its node counts as lost: long enough for a
+#: busy host's accept queue, short enough that the job fails in seconds, not minutes.
+GRACE_SECONDS = 3.0
+#: Seconds one connection attempt may take.
+CONNECT_SECONDS = 1.0
+#: Seconds one question to the GCS may take.
+GCS_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Node:
+    """A raylet of the cluster: its id (hex), address, raylet port, and whether it is the head."""
+
+    node_id: str
+    address: str
+    port: int
+    head: bool
+
+    def describe(self) -> str:
+        return f"{'the head node' if self.head else 'node'} {self.address} (id {self.node_id[:8]})"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class ClusterWatch:
+    """A context manager: while inside it, watch the cluster of ``gcs_address`` and, on a
+    loss, set ``lost`` (one line naming it) and interrupt the thread that entered."""
+
+    def __init__(self, gcs_address: str):
+        self.gcs_address = gcs_address
+        self.lost: str | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = None
+        self._nodes: dict[str, Node] = {}
+        self._failing: dict[str, float] = {}  # key -> monotonic time of the first failure in a row
+        self._owner = None
+
+    def __enter__(self) -> "ClusterWatch":
+        from ray._raylet import GcsClient
+
+        self._client = GcsClient(address=self.gcs_address)
+        self._owner = threading.get_ident()
+        self._refresh(time.monotonic())
+        self._thread = threading.Thread(target=self._loop, name="runtime.batch cluster watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._stopped = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self._nodes.values())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            reason = self._look(time.monotonic())
+            if reason is not None:
+                self._fail(reason)
+                return
+
+    def _look(self, now: float) -> str | None:
+        """One look at the cluster: the reason the job cannot go on, or None."""
+        host, port = _split(self.gcs_address)
+        if not self._answers("gcs", host, port, now):
+            return (f"lost the head node: its GCS at {self.gcs_address} has not answered for "
+                    f"{GRACE_SECONDS:.0f} s")
+        if not self._failing.get("gcs"):
+            dead = self._refresh(now)
+            if dead is not None:
+                return f"lost {dead.describe()}: Ray declared it dead"
+        for node in list(self._nodes.values()):
+            if not self._answers(node.node_id, node.address, node.port, now):
+                return f"lost {node.describe()}: its raylet has not answered for {GRACE_SECONDS:.0f} s"
+        return None
+
+    def _answers(self, key: str, host: str, port: int, now: float) -> bool:
+        """False once ``host:port`` has refused or not answered for ``GRACE_SECONDS`` in a row."""
+        if _reachable(host, port):
+            self._failing.pop(key, None)
+            return True
+        first = self._failing.setdefault(key, now)
+        return now - first < GRACE_SECONDS
+
+    def _refresh(self, now: float) -> Node | None:
+        """Add the nodes that joined; return a watched node the GCS holds dead, if any."""
+        try:
+            infos = self._client.get_all_node_info(timeout=GCS_SECONDS)
+        except Exception:  # the GCS port's own check decides whether the head is lost
+            return None
+        for node_id, info in infos.items():
+            key = node_id.hex()
+            alive = info.state == 0  # GcsNodeInfo.ALIVE
+            if alive and key not in self._nodes:
+                self._nodes[key] = Node(key, info.node_manager_address, int(info.node_manager_port),
+                                        bool(info.is_head_node))
+            elif not alive and key in self._nodes:
+                return self._nodes[key]
+        return None
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.lost = reason
+            # A real SIGINT wakes the job's thread from a blocking wait, where Python's
+            # interrupt_main would wait for it to run bytecode again. Only the main thread
+            # can be interrupted; a job run from another thread is left to Ray.
+            if self._owner != threading.main_thread().ident:
+                return
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                _thread.interrupt_main()
