@@ -1,0 +1,99 @@
+"""The cluster watch of runtime.batch, without a cluster: when a port's silence or the GCS's
+word makes a node lost, and what the job is told."""
+
+import socket
+
+import pytest
+
+from runtime.batch_watch import GRACE_SECONDS, ClusterWatch, Node
+
+pytestmark = pytest.mark.ray
+
+
+class _Info:
+    def __init__(self, alive: bool, address: str, port: int, head: bool):
+        self.state = 0 if alive else 1
+        self.node_manager_address, self.node_manager_port, self.is_head_node = address, port, head
+
+
+class _NodeId(bytes):
+    def hex(self) -> str:
+        return bytes.hex(self)
+
+
+class _Gcs:
+    """What GcsClient.get_all_node_info answers: node id -> info."""
+
+    def __init__(self):
+        self.nodes = {}
+
+    def get_all_node_info(self, timeout=None):
+        return dict(self.nodes)
+
+
+@pytest.fixture
+def listening():
+    """Two ports that accept connections: a GCS and a raylet."""
+    sockets = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        sockets.append(s)
+    yield [s.getsockname()[1] for s in sockets], sockets
+    for s in sockets:
+        s.close()
+
+
+def _watch(gcs_port: int, gcs: _Gcs) -> ClusterWatch:
+    watch = ClusterWatch(f"127.0.0.1:{gcs_port}")
+    watch._client = gcs
+    return watch
+
+
+def test_a_silent_raylet_is_lost_after_the_grace_and_not_before(listening):
+    (gcs_port, raylet_port), sockets = listening
+    gcs = _Gcs()
+    gcs.nodes[_NodeId(b"\xab" * 28)] = _Info(True, "127.0.0.1", raylet_port, False)
+    watch = _watch(gcs_port, gcs)
+    assert watch._look(0.0) is None
+    assert watch.nodes == [Node("ab" * 28, "127.0.0.1", raylet_port, False)]
+    sockets[1].close()
+    assert watch._look(10.0) is None  # the first silence starts the grace
+    assert watch._look(10.0 + GRACE_SECONDS - 0.1) is None
+    assert watch._look(10.0 + GRACE_SECONDS) == (
+        f"lost node 127.0.0.1 (id abababab): its raylet has not answered for {GRACE_SECONDS:.0f} s")
+
+
+def test_an_answer_within_the_grace_starts_it_again(listening):
+    (gcs_port, _), sockets = listening
+    watch = _watch(gcs_port, _Gcs())
+    watch.gcs_address = "127.0.0.1:1"  # nothing listens there
+    assert watch._look(0.0) is None
+    watch.gcs_address = f"127.0.0.1:{gcs_port}"
+    assert watch._look(GRACE_SECONDS - 0.5) is None
+    watch.gcs_address = "127.0.0.1:1"
+    assert watch._look(GRACE_SECONDS + 0.5) is None
+    assert watch._look(2 * GRACE_SECONDS + 0.5) == (
+        f"lost the head node: its GCS at 127.0.0.1:1 has not answered for {GRACE_SECONDS:.0f} s")
+
+
+def test_a_node_ray_declares_dead_is_lost_at_once_and_one_that_joins_is_watched(listening):
+    (gcs_port, raylet_port), _ = listening
+    gcs = _Gcs()
+    head, other = _NodeId(b"\x01" * 28), _NodeId(b"\x02" * 28)
+    gcs.nodes[head] = _Info(True, "127.0.0.1", raylet_port, True)
+    watch = _watch(gcs_port, gcs)
+    assert watch._look(0.0) is None
+    gcs.nodes[other] = _Info(True, "127.0.0.1", raylet_port, False)
+    assert watch._look(0.5) is None and len(watch.nodes) == 2
+    gcs.nodes[other] = _Info(False, "127.0.0.1", raylet_port, False)
+    assert watch._look(1.0) == "lost node 127.0.0.1 (id 02020202): Ray declared it dead"
+
+
+def test_a_node_dead_before_the_job_is_not_watched(listening):
+    (gcs_port, raylet_port), _ = listening
+    gcs = _Gcs()
+    gcs.nodes[_NodeId(b"\x03" * 28)] = _Info(False, "127.0.0.1", 1, False)
+    watch = _watch(gcs_port, gcs)
+    assert watch._look(0.0) is None and watch.nodes == []
