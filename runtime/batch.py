@@ -130,8 +130,11 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     written: on any error or Ctrl-C nothing is left. ``format``: parquet, csv or jsonl.
     ``model``, ``backend``, ``batch_size``, ``workers``: as for ``count_ones``.
     ``address``: None starts a local Ray instance on this host (shut down at the end);
-    ``"auto"`` or ``HOST:PORT`` or ``ray://HOST:PORT`` joins a running cluster (already
-    initialised Ray is used as it is). ``range_bytes``: bytes of a file per read task.
+    ``"auto"`` or ``HOST:PORT`` joins a running cluster (already initialised Ray is used
+    as it is); ``ray://`` (Ray Client) is refused with UsageError, since Ray Data cannot
+    run through it. A node or the head lost while the job runs fails it with
+    ClusterError within seconds (``runtime.batch_watch``), when called from the main
+    thread. ``range_bytes``: bytes of a file per read task.
     ``progress(lines)`` is called about twice a second with the lines written so far.
 
     Raises InputError for a bad line (``FILE:LINE:COL: ...``), UsageError for bad options
@@ -202,7 +205,7 @@ def _job(ray, files, directory: str, format: str, shipped: ModelBytes, batch_siz
         if watcher is not None:
             watcher.join()
     written = sink.written
-    if written is None:  # Ray Client runs the sink's completion on the cluster, not here
+    if written is None:  # the sink's completion ran somewhere other than this driver
         raise ClusterError("the write finished without reporting its part files to this driver")
     check_parts(directory, format, written)
     return written.rows, len(written.parts)

@@ -41,17 +41,21 @@ output: DIR holds part files, one row per input line: path, line (1-based), coun
   must be a directory every node shares.
 
 cluster: without --address, a local Ray instance on this host's cores, stopped at the
-  end. --address auto (or HOST:PORT, or ray://HOST:PORT for Ray Client) joins a
-  cluster started with `ray start --head` on one node and `ray start --address=HOST:PORT`
-  on the others; every node needs `pip install "parity-edge[ray]"`. The model is
-  verified here and sent to the workers, which verify it again.
+  end. --address auto (or HOST:PORT) joins a cluster started with `ray start --head` on
+  one node and `ray start --address=HOST:PORT` on the others; run this command on a
+  node. Every node needs `pip install "parity-edge[ray]"`, and the same RAY_AUTH_MODE
+  (token, with the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token, or
+  disabled) on every node and here. Ray Client (ray://) cannot run Ray Data jobs and
+  is refused. The model is verified here and sent to the workers, which verify it
+  again. A node or the head lost during the job fails it within seconds.
 
 exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model (here or on a worker)
-  2    bad options; unreadable input; output exists (without --overwrite) or cannot be
-       written
-  3    Ray not installed; the cluster cannot be started or reached, or lost a worker
+  2    bad options (ray:// among them); unreadable input or one that is not a regular
+       file; output exists (without --overwrite) or cannot be written
+  3    Ray not installed; the cluster cannot be started or reached, or refused this
+       driver's token; a node or the head was lost during the job
   130  interrupted (Ctrl-C); no output is left
 """
 
@@ -82,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="part files in parquet (default), csv (with a header) or jsonl")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     parser.add_argument("--address", metavar="ADDRESS",
-                        help="auto, HOST:PORT or ray://HOST:PORT: join that cluster (default: start "
-                             "a local Ray instance on this host)")
+                        help="auto or HOST:PORT: join that cluster (default: start a local Ray "
+                             "instance on this host); ray:// (Ray Client) is refused")
     parser.add_argument("--workers", type=_positive, metavar="N",
                         help="actors counting, one CPU and one model each (default: one per CPU of "
                              "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
