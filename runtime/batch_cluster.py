@@ -118,23 +118,54 @@ def _probe(address: str) -> None:
 
 
 def _check_auth(address: str, target: str) -> None:
-    """Fail in seconds, naming the cause, when the cluster refuses this driver's token."""
-    from ray._raylet import GcsClient
-    from ray.exceptions import AuthenticationError
-
+    """Fail in seconds, naming the cause, when this driver's authentication does not match
+    the cluster's: Ray says only that it cannot connect (a token missing or wrong), or
+    lets the job's actors die (a token where the cluster has none: the workers cannot call
+    back a driver that demands one)."""
     if address == "auto":
         # ray.init turns token mode on for "auto" when this host has a token (and
-        # RAY_AUTH_MODE is unset); the probe must ask as ray.init will.
+        # RAY_AUTH_MODE is unset); the checks must see what ray.init will.
         from ray._private.authentication.authentication_token_setup import (
             maybe_enable_token_auth_if_token_available)
 
         maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    mode = os.environ.get("RAY_AUTH_MODE")
+    mine = (mode or "").lower() == "token"
+    wants = _cluster_wants_token(target)
+    where = f"cannot join the Ray cluster at {address}"
+    if wants and not mine:
+        raise ClusterError(f"{where}: it refused this driver's authentication (token authentication is on "
+                           f"there; RAY_AUTH_MODE is {mode or 'unset'} here): {AUTH_HINT}")
+    if wants is False and mine:
+        raise ClusterError(f"{where}: token authentication is off there and on here (RAY_AUTH_MODE=token): "
+                           "set RAY_AUTH_MODE=disabled for this driver, as the nodes have it")
+    if wants and mine:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+
+        try:
+            GcsClient(address=target)
+        except AuthenticationError:
+            raise ClusterError(f"{where}: it refused this driver's token, which is not the cluster's: give "
+                               "this driver the token every node has (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+                               "~/.ray/auth_token)") from None
+        except Exception:  # anything else: ray.init reports it in its own words
+            pass
+
+
+def _cluster_wants_token(target: str) -> bool | None:
+    """Whether the GCS at ``target`` demands a token: one call to it without any. None when
+    the call fails otherwise (ray.init then says why in its own words)."""
     try:
-        GcsClient(address=target)
-    except AuthenticationError:
-        mode = os.environ.get("RAY_AUTH_MODE", "unset")
-        raise ClusterError(f"cannot join the Ray cluster at {address}: it refused this driver's "
-                           f"authentication (token authentication is on there; RAY_AUTH_MODE is {mode} "
-                           f"here): {AUTH_HINT}") from None
-    except Exception:  # anything else: ray.init reports it in its own words
-        pass
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:
+        return None
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = gcs_service_pb2_grpc.InternalKVGcsServiceStub(channel)
+            stub.InternalKVGet(gcs_service_pb2.InternalKVGetRequest(key=b"runtime.batch", namespace=b"probe"),
+                               timeout=5)
+    except grpc.RpcError as exc:
+        return True if exc.code() == grpc.StatusCode.UNAUTHENTICATED else None
+    return False

@@ -266,6 +266,17 @@ def test_a_driver_without_the_token_is_told_so_in_seconds(cluster, inputs, tmp_p
     assert not (tmp_path / "out").exists() and not _leftovers(tmp_path)
 
 
+def test_a_driver_with_another_token_is_told_so(cluster, inputs, tmp_path):
+    d, _ = inputs
+    env = dict(cluster.env, RAY_AUTH_TOKEN=uuid.uuid4().hex)
+    rc, stdout, stderr = _finish(_driver(cluster, d, tmp_path / "out", env=env), timeout=60)
+    assert (rc, stdout) == (3, "")
+    assert stderr == (f"runtime.batch: cannot join the Ray cluster at {cluster.address}: it refused this "
+                      "driver's token, which is not the cluster's: give this driver the token every node has "
+                      "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)\n")
+    assert not (tmp_path / "out").exists() and not _leftovers(tmp_path)
+
+
 def test_losing_the_second_node_early(cluster, inputs, tmp_path):
     d, expected = inputs
     out = tmp_path / "out"
