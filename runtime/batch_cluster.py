@@ -78,6 +78,11 @@ def connect(ray, address: str | None) -> bool:
     """Join the cluster at ``address``, or start a local one (None). True when started here."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
+        from ray.util.client import ray as client
+
+        if client.is_connected():  # initialised by the caller, through Ray Client
+            raise UsageError("this process is connected through Ray Client, which cannot run Ray Data "
+                             "jobs (Ray 2.60); " + RAY_CLIENT_HINT)
         return False
     if address is not None:
         _probe(address)
