@@ -4,7 +4,7 @@ joined or started, the size of the actor pool.
 Joining checks first that something listens at the address (Ray itself retries an
 address nobody serves for minutes before it gives up), then that the cluster accepts this
 driver's authentication: a cluster with token authentication refuses a driver without its
-token, and Ray reports that only as a failure to connect, after 20 seconds or so.
+token, and Ray reports that only as a failure to connect, after its own retries.
 Ray Client addresses (``ray://``) are refused before anything starts: Ray Data 2.60 cannot
 run a pipeline through Ray Client at all.
 """

@@ -3,7 +3,7 @@
 Why it is needed (Ray 2.60): Ray Data sizes a fixed actor pool once, for the cluster it
 sees at the start. A node lost early leaves an actor that can never be placed again, and
 the tasks queued on it wait forever. The head's loss is worse: the driver's core worker
-ends the whole process after a minute of failing to reach the GCS, from C++, with no
+ends the whole process once its GCS reconnection timeout runs out, from C++, with no
 Python cleanup, so a temporary output directory would stay behind.
 
 The policy: a node that held the job (every node alive when the job started, and any that
@@ -23,8 +23,6 @@ does (Ray Data stops its executor on ``KeyboardInterrupt``), and ``lost`` says w
 
 from __future__ import annotations
 
-import _thread
-import os
 import signal
 import socket
 import threading
@@ -74,34 +72,62 @@ class ClusterWatch:
     """A context manager: while inside it, watch the cluster of ``gcs_address`` and, on a
     loss, set ``lost`` (one line naming it) and interrupt the thread that entered."""
 
-    def __init__(self, gcs_address: str):
+    def __init__(self, gcs_address: str, client=None):
         self.gcs_address = gcs_address
         self.lost: str | None = None
         self._lock = threading.Lock()
         self._stopped = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client = None
+        self._client = client  # a GcsClient (or what answers get_all_node_info like one)
+        self._installed = False  # whether _on_sigint replaced _previous (on the main thread only)
+        self._previous = None
         self._nodes: dict[str, Node] = {}
         self._failing: dict[str, float] = {}  # key -> monotonic time of the first failure in a row
         self._owner = None
 
     def __enter__(self) -> "ClusterWatch":
-        from ray._raylet import GcsClient
+        if self._client is None:
+            from ray._raylet import GcsClient
 
-        self._client = GcsClient(address=self.gcs_address)
+            self._client = GcsClient(address=self.gcs_address)
         self._owner = threading.get_ident()
+        if self._owner == threading.main_thread().ident:
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
         self._refresh(time.monotonic())
         self._thread = threading.Thread(target=self._loop, name="runtime.batch cluster watch", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._stopped = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        try:
+            with self._lock:
+                self._stopped = True
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
+        finally:  # the watch's SIGINT may land in here: the old handler comes back all the same
+            if self._installed:
+                previous = self._previous if self._previous is not None else signal.SIG_DFL
+                signal.signal(signal.SIGINT, previous)
+                self._installed = False
+
+    def _on_sigint(self, signum, frame) -> None:
+        """SIGINT while inside: the watch's own stops the job; any other does what the
+        handler it replaced would (a job started in the background, with SIGINT ignored,
+        must still be stoppable by the watch, and still ignore a user's SIGINT)."""
+        if self.lost is not None:
+            raise KeyboardInterrupt
+        previous = self._previous
+        if previous is signal.SIG_IGN:
+            return
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # SIG_DFL (or unknown): as it would have
+        signal.raise_signal(signal.SIGINT)
 
     @property
     def nodes(self) -> list[Node]:
@@ -158,12 +184,9 @@ class ClusterWatch:
             if self._stopped:
                 return
             self.lost = reason
-            # A real SIGINT wakes the job's thread from a blocking wait, where Python's
-            # interrupt_main would wait for it to run bytecode again. Only the main thread
-            # can be interrupted; a job run from another thread is left to Ray.
-            if self._owner != threading.main_thread().ident:
-                return
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                os.kill(os.getpid(), signal.SIGINT)
-            else:
-                _thread.interrupt_main()
+            # A real SIGINT to the main thread wakes it from a blocking wait, where Python's
+            # interrupt_main would wait for it to run bytecode again; _on_sigint turns it
+            # into KeyboardInterrupt, on which Ray Data stops its executor. Only the main
+            # thread can be interrupted; a job run from another thread is left to Ray.
+            if self._installed:
+                signal.pthread_kill(self._owner, signal.SIGINT)

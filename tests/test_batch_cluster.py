@@ -198,11 +198,13 @@ def _check_exact(out: Path, expected: dict) -> None:
     assert all(parity == c % 2 for _, _, c, parity in rows)
 
 
-def _driver(cluster: TwoNodes, inputs: Path, out: Path, env=None) -> subprocess.Popen:
+def _driver(cluster: TwoNodes, inputs: Path, out: Path, env=None, background=False) -> subprocess.Popen:
+    """The command line; ``background``: with SIGINT ignored, as a shell starts ``cmd &``."""
     env = dict(env or cluster.env, PYTHONPATH=str(ROOT))
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     return subprocess.Popen([sys.executable, "-m", "runtime.batch", str(inputs), "--output", str(out),
                              "--address", cluster.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+                            text=True, env=env, cwd=ROOT, preexec_fn=ignore)
 
 
 def _finish(child: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
@@ -278,9 +280,11 @@ def test_a_driver_with_another_token_is_told_so(cluster, inputs, tmp_path):
 
 
 def test_losing_the_second_node_early(cluster, inputs, tmp_path):
+    """The loss that hung the job; the driver started as in the background, SIGINT ignored
+    (the watch stops the job by a SIGINT of its own)."""
     d, expected = inputs
     out = tmp_path / "out"
-    child = _driver(cluster, d, out)
+    child = _driver(cluster, d, out, background=True)
     try:
         _wait_for(lambda: _temporary(tmp_path) is not None, 120, child)
         time.sleep(1.0)  # planned, the pool starting

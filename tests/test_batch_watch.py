@@ -1,7 +1,10 @@
 """The cluster watch of runtime.batch, without a cluster: when a port's silence or the GCS's
 word makes a node lost, and what the job is told."""
 
+import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -97,3 +100,36 @@ def test_a_node_dead_before_the_job_is_not_watched(listening):
     gcs.nodes[_NodeId(b"\x03" * 28)] = _Info(False, "127.0.0.1", 1, False)
     watch = _watch(gcs_port, gcs)
     assert watch._look(0.0) is None and watch.nodes == []
+
+
+def _silent_cluster() -> ClusterWatch:
+    """A watch of a head nobody serves: lost once the grace has run out."""
+    return ClusterWatch("127.0.0.1:1", client=_Gcs())
+
+
+@pytest.mark.parametrize("handler", [signal.default_int_handler, signal.SIG_IGN],
+                         ids=["default", "ignored (a job started in the background)"])
+def test_a_loss_interrupts_the_job_whatever_sigint_does_and_the_handler_comes_back(handler):
+    signal.signal(signal.SIGINT, handler)
+    try:
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            with _silent_cluster() as watch:
+                time.sleep(GRACE_SECONDS + 10)  # a job's blocking wait
+        assert GRACE_SECONDS <= time.monotonic() - start < GRACE_SECONDS + 3
+        assert watch.lost.startswith("lost the head node: its GCS at 127.0.0.1:1 has not answered")
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_a_users_sigint_is_still_ignored_while_watched_when_it_was_before(listening):
+    (gcs_port, _), _ = listening
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with ClusterWatch(f"127.0.0.1:{gcs_port}", client=_Gcs()) as watch:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        assert watch.lost is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
