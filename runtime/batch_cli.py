@@ -56,7 +56,8 @@ exit status:
        file; output exists (without --overwrite) or cannot be written
   3    Ray not installed; the cluster cannot be started or reached, or refused this
        driver's token; a node or the head was lost during the job
-  130  interrupted (Ctrl-C); no output is left
+  128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP; the job stops
+       and no output is left
 """
 
 
@@ -189,16 +190,40 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
     return EXIT_OK
 
 
+#: The signal that stopped the job, when it was not SIGINT.
+_stopped_by: int | None = None
+
+
+def _stop_on(signum, frame) -> None:
+    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is: Ray Data stops its
+    executor on it (and raises a KeyboardInterrupt of its own, so the signal is kept
+    here) and ``run`` removes the output being written; the status is 128 + N."""
+    global _stopped_by
+    _stopped_by = signum
+    raise KeyboardInterrupt
+
+
+def _install_stops() -> None:
+    """SIGTERM and SIGHUP end the job as Ctrl-C does (a signal ignored at the start, as
+    ``nohup`` ignores SIGHUP, stays ignored)."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _stop_on)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (see ``--help``)."""
     terminal = _Terminal()
+    _install_stops()
     try:
         return _run(argv, terminal)
     except Fail as exc:
         print(exc, file=terminal.stream)
         return exc.status
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return 128 + _stopped_by if _stopped_by is not None else EXIT_INTERRUPTED
     except SystemExit as exc:  # --help, or argparse's own exit
         terminal.restore()
         return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -86,16 +86,39 @@ def connect(ray, address: str | None) -> bool:
         return False
     if address is not None:
         _probe(address)
-    try:
-        if address is None:
-            ray.init(**_quiet())
-        else:
-            ray.init(address=address, **_quiet())
-    except (ConnectionError, ValueError, RuntimeError, OSError) as exc:
-        where = address or "a local Ray instance"
-        raise ClusterError(f"cannot {'reach' if address else 'start'} {where}: "
-                           f"{str(exc).strip().splitlines()[0]}") from exc
+    with _own_sigterm():
+        try:
+            if address is None:
+                ray.init(**_quiet())
+            else:
+                ray.init(address=address, **_quiet())
+        except (ConnectionError, ValueError, RuntimeError, OSError) as exc:
+            where = address or "a local Ray instance"
+            raise ClusterError(f"cannot {'reach' if address else 'start'} {where}: "
+                               f"{str(exc).strip().splitlines()[0]}") from exc
     return address is None
+
+
+class _own_sigterm:
+    """Keep a SIGTERM handler the caller installed: ray.init replaces whatever is there
+    with one that raises SystemExit. A default disposition is left to Ray's handler."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGTERM)
+            if callable(previous):
+                self._previous = previous
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def _probe(address: str) -> None:

@@ -256,7 +256,8 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
     assert not out.exists() and not _no_leftovers(tmp_path)
 
 
-def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
     big = tmp_path / "big.txt"
     rows = np.full((2_000_000, 51), ord("1"), np.uint8)
     rows[:, 50] = ord("\n")
@@ -270,13 +271,13 @@ def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path):
         while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(2.0)  # into the job
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         stdout, stderr = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert (child.returncode, stdout, stderr) == (130, b"", b"")
+    assert (child.returncode, stdout, stderr) == (128 + signum, b"", b"")
     assert not out.exists() and not _no_leftovers(tmp_path)
 
 
