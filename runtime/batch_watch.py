@@ -55,6 +55,20 @@ class Node:
         return f"{'the head node' if self.head else 'node'} {self.address} (id {self.node_id[:8]})"
 
 
+# From Ray's protocol (gcs.proto): NodeSnapshot.State DRAINING, NodeDeathInfo.Reason
+# AUTOSCALER_DRAIN_IDLE.
+_DRAINING = 3
+_DRAIN_IDLE = 4
+
+
+def _state(info) -> int:
+    return getattr(getattr(info, "state_snapshot", None), "state", 0)
+
+
+def _death_reason(info) -> int:
+    return getattr(getattr(info, "death_info", None), "reason", 0)
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
@@ -83,6 +97,7 @@ class ClusterWatch:
         self._installed = False  # whether _on_sigint replaced _previous (on the main thread only)
         self._previous = None
         self._nodes: dict[str, Node] = {}
+        self._draining: set[str] = set()  # nodes the GCS says are being drained
         self._failing: dict[str, float] = {}  # key -> monotonic time of the first failure in a row
         self._owner = None
 
@@ -151,6 +166,8 @@ class ClusterWatch:
             if dead is not None:
                 return f"lost {dead.describe()}: Ray declared it dead"
         for node in list(self._nodes.values()):
+            if node.node_id in self._draining:
+                continue  # its raylet goes away on purpose; the GCS says why (_refresh)
             if not self._answers(node.node_id, node.address, node.port, now):
                 return f"lost {node.describe()}: its raylet has not answered for {GRACE_SECONDS:.0f} s"
         return None
@@ -175,7 +192,15 @@ class ClusterWatch:
             if alive and key not in self._nodes:
                 self._nodes[key] = Node(key, info.node_manager_address, int(info.node_manager_port),
                                         bool(info.is_head_node))
+            if alive and _state(info) == _DRAINING:
+                self._draining.add(key)
             elif not alive and key in self._nodes:
+                if _death_reason(info) == _DRAIN_IDLE:
+                    # An autoscaler removes only a node that held nothing, so nothing of
+                    # this job was lost with it.
+                    del self._nodes[key]
+                    self._draining.discard(key)
+                    continue
                 return self._nodes[key]
         return None
 

@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import time
+import types
 
 import pytest
 
@@ -14,9 +15,13 @@ pytestmark = pytest.mark.ray
 
 
 class _Info:
-    def __init__(self, alive: bool, address: str, port: int, head: bool):
+    """What the GCS holds of a node (the fields of GcsNodeInfo the watch reads)."""
+
+    def __init__(self, alive: bool, address: str, port: int, head: bool, snapshot: int = 2, death: int = 0):
         self.state = 0 if alive else 1
         self.node_manager_address, self.node_manager_port, self.is_head_node = address, port, head
+        self.state_snapshot = types.SimpleNamespace(state=snapshot)  # 2: ACTIVE, 3: DRAINING
+        self.death_info = types.SimpleNamespace(reason=death)  # 3: PREEMPTED, 4: DRAIN_IDLE
 
 
 class _NodeId(bytes):
@@ -133,3 +138,22 @@ def test_a_users_sigint_is_still_ignored_while_watched_when_it_was_before(listen
         assert watch.lost is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_an_idle_node_the_autoscaler_drains_is_not_a_loss_and_a_preempted_one_is(listening):
+    (gcs_port, raylet_port), sockets = listening
+    gcs = _Gcs()
+    idle, busy = _NodeId(b"\x04" * 28), _NodeId(b"\x05" * 28)
+    gcs.nodes[idle] = _Info(True, "127.0.0.1", raylet_port, False)
+    gcs.nodes[busy] = _Info(True, "127.0.0.1", raylet_port, False)
+    watch = _watch(gcs_port, gcs)
+    assert watch._look(0.0) is None
+    gcs.nodes[idle] = _Info(True, "127.0.0.1", raylet_port, False, snapshot=3)
+    gcs.nodes[busy] = _Info(True, "127.0.0.1", raylet_port, False, snapshot=3)
+    assert watch._look(0.5) is None
+    sockets[1].close()  # both raylets go, as drained raylets do
+    assert watch._look(1.0) is None and watch._look(1.0 + GRACE_SECONDS) is None
+    gcs.nodes[idle] = _Info(False, "127.0.0.1", raylet_port, False, death=4)
+    assert watch._look(5.0) is None and len(watch.nodes) == 1
+    gcs.nodes[busy] = _Info(False, "127.0.0.1", raylet_port, False, death=3)
+    assert watch._look(5.5) == "lost node 127.0.0.1 (id 05050505): Ray declared it dead"
