@@ -15,7 +15,7 @@ LEGACY_VENV := .venv-legacy
 TFLITE_VENV := .venv-tflite
 ONNX_VENV := .venv-onnx
 
-.PHONY: all train export test test-main test-runtime test-slow test-avx2 bench bench-batch evidence default-model clean
+.PHONY: all train export test test-main test-runtime test-slow test-avx2 test-cluster bench bench-batch evidence default-model clean
 
 all: train export
 
@@ -57,8 +57,14 @@ default-model: $(VENV)/.installed
 test: test-main test-runtime test-slow test-avx2
 	@echo "all tests passed; next: make bench   (speed and memory against TensorFlow)"
 
+# test-main runs everything in tests/, the two-node cluster tests (marker ray_cluster,
+# two raylets on 127.0.0.2 and 127.0.0.3, about two minutes) among them; test-cluster runs
+# only those.
 test-main: $(VENV)/.installed
 	$(PY) -m pytest
+
+test-cluster: $(VENV)/.installed
+	$(PY) -m pytest -m ray_cluster tests/test_batch_cluster.py
 
 # The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
 # The package is reinstalled on every run so the venvs never test a stale copy; the cwd is
@@ -107,9 +113,11 @@ evidence: $(VENV)/.installed
 	$(PY) -m bench.recipe --seeds 0-4 --soak $(SOAK) --out $(ARTIFACTS)
 	@echo "next: read $(ARTIFACTS)/recipe.md (the README's per-seed table is that file)"
 
-# Only runtime.batch (local Ray) against runtime.predict: artifacts/bench_batch.json and .md.
+# Only runtime.batch (local Ray, and two nodes on loopback) against runtime.predict:
+# artifacts/bench_batch.json and .md. BATCH_LINES=200000 for a quick check.
+BATCH_LINES ?= 10000000
 bench-batch: $(VENV)/.installed
-	$(PY) -m bench --batch --out $(ARTIFACTS)
+	$(PY) -m bench --batch --lines $(BATCH_LINES) --out $(ARTIFACTS)
 	@echo "next: read $(ARTIFACTS)/bench_batch.md (the README's \"Beyond one machine\" figures)"
 
 clean:

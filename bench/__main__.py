@@ -415,10 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     stages.add_argument("--batch", action="store_true",
                         help="only runtime.batch against runtime.predict on 10,000,000 lines, on the "
                              "exported model in --out; writes <out>/bench_batch.json and .md")
+    parser.add_argument("--lines", type=int, default=None, metavar="N",
+                        help="with --batch: lines of input (default: 10,000,000), for a quick check")
     args = parser.parse_args(argv)
     model_dir, keras_path = args.out, args.out / "model.keras"
     if args.batch:
-        return main_batch(model_dir)
+        return main_batch(model_dir, args.lines)
     if not (model_dir / "manifest.json").exists() or not keras_path.exists():
         parser.exit(2, f"bench: {model_dir} holds no exported model; run `make train export` first\n")
 
@@ -476,15 +478,18 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp_path, path)
 
 
-def main_batch(model_dir: Path) -> int:
-    """``--batch``: runtime.batch against runtime.predict alone."""
+def main_batch(model_dir: Path, n_lines: int | None = None) -> int:
+    """``--batch``: runtime.batch against runtime.predict alone (one node and two)."""
+    from bench.batch import N_LINES
+
+    n_lines = n_lines or N_LINES
     if not (model_dir / "manifest.json").exists():
         raise SystemExit(f"bench: {model_dir} holds no exported model; run `make export` first")
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
-        print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
-        results["batch"] = bench_batch(model_dir, Path(tmp_name), write_bits_file)
+        print(f"runtime.batch (local Ray, and two nodes) against runtime.predict, {n_lines:,} lines", flush=True)
+        results["batch"] = bench_batch(model_dir, Path(tmp_name), write_bits_file, n_lines)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     m = results["machine"]
     head = (f"Measured by `python -m bench --batch` on {results['date']}: {m['cpu']}, {m['cores']} cores; "

@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .batch_cluster import RAY_EXTRA, cluster_cpus, connect, default_workers, import_ray
+from .batch_cluster import RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray
 from .batch_model import CountOnes, ModelBytes
+from .batch_watch import ClusterWatch
 from .batch_read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
 from .batch_write import FORMATS, OutputDir, check_parts, part_files
 from .errors import ClusterError, ParityEdgeError, UsageError
@@ -129,8 +130,11 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     written: on any error or Ctrl-C nothing is left. ``format``: parquet, csv or jsonl.
     ``model``, ``backend``, ``batch_size``, ``workers``: as for ``count_ones``.
     ``address``: None starts a local Ray instance on this host (shut down at the end);
-    ``"auto"`` or ``HOST:PORT`` or ``ray://HOST:PORT`` joins a running cluster (already
-    initialised Ray is used as it is). ``range_bytes``: bytes of a file per read task.
+    ``"auto"`` or ``HOST:PORT`` joins a running cluster (already initialised Ray is used
+    as it is); ``ray://`` (Ray Client) is refused with UsageError, since Ray Data cannot
+    run through it. A node or the head lost while the job runs fails it with
+    ClusterError within seconds (``runtime.batch_watch``), when called from the main
+    thread. ``range_bytes``: bytes of a file per read task.
     ``progress(lines)`` is called about twice a second with the lines written so far.
 
     Raises InputError for a bad line (``FILE:LINE:COL: ...``), UsageError for bad options
@@ -142,24 +146,30 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     _positive("batch_size", batch_size)
     _positive("workers", workers)
     _positive("range_bytes", range_bytes)
+    check_address(address)
     ray = import_ray()
     files = find_inputs(list(inputs))
     shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
     out = OutputDir(output, overwrite)
-    started, error = False, None
+    started, error, watch = False, None, None
     try:
         begin = time.monotonic()
         started = connect(ray, address)
         ready = time.monotonic()
-        size = _pool_size(ray, workers)
-        lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
-                            progress)
+        # From here to the last part file written, a lost node or head fails the job in
+        # seconds (batch_watch says why it must); the commit is outside: once every part
+        # is written and checked, a node lost after it costs nothing.
+        watch = ClusterWatch(ray.get_runtime_context().gcs_address)
+        with watch:
+            size = _pool_size(ray, workers)
+            lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
+                                progress)
         out.commit()
         return Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
                        workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
     except BaseException as exc:
         out.discard()
-        error = _translate(ray, exc)
+        error = _translate(ray, exc, watch)
         if error is exc:
             raise
     finally:
@@ -195,7 +205,7 @@ def _job(ray, files, directory: str, format: str, shipped: ModelBytes, batch_siz
         if watcher is not None:
             watcher.join()
     written = sink.written
-    if written is None:  # Ray Client runs the sink's completion on the cluster, not here
+    if written is None:  # the sink's completion ran somewhere other than this driver
         raise ClusterError("the write finished without reporting its part files to this driver")
     check_parts(directory, format, written)
     return written.rows, len(written.parts)
@@ -251,8 +261,11 @@ def unwrap(exc: BaseException) -> ParityEdgeError | None:
     return None
 
 
-def _translate(ray, exc: BaseException) -> BaseException:
-    """Ours from Ray's: the error a task raised, or ClusterError for a lost worker or node."""
+def _translate(ray, exc: BaseException, watch: ClusterWatch | None = None) -> BaseException:
+    """Ours from Ray's: the error a task raised, or ClusterError for a lost worker or node
+    (whatever was raised while the job stopped, once the watch saw a node or the head go)."""
+    if watch is not None and watch.lost is not None:
+        return ClusterError(watch.lost)
     if isinstance(exc, (ParityEdgeError, KeyboardInterrupt)) and not isinstance(exc, ray.exceptions.RayError):
         return exc
     ours = unwrap(exc)

@@ -9,8 +9,11 @@ a terminal, a summary on standard output, an error as one line on standard error
 Ray and the libraries under it write their own logs and warnings to file descriptor 2,
 from C++ as well as Python, at any time of the run; the command keeps standard error
 for its one-line messages by pointing descriptor 2 at ``/dev/null`` while it runs and
-writing its own lines to a duplicate of the original. Ray's logs stay in its session
-directory (``/tmp/ray/session_latest/logs`` for a local instance).
+writing its own lines to a duplicate of the original. Standard output likewise, once the
+arguments are parsed: Ray's error listener prints ``(raylet) ...`` lines there when a
+node or an actor dies, even with ``log_to_driver=False``, and the summary must be the
+last line. Ray's logs stay in its session directory (``/tmp/ray/session_latest/logs``
+for a local instance).
 """
 
 from __future__ import annotations
@@ -38,18 +41,23 @@ output: DIR holds part files, one row per input line: path, line (1-based), coun
   must be a directory every node shares.
 
 cluster: without --address, a local Ray instance on this host's cores, stopped at the
-  end. --address auto (or HOST:PORT, or ray://HOST:PORT for Ray Client) joins a
-  cluster started with `ray start --head` on one node and `ray start --address=HOST:PORT`
-  on the others; every node needs `pip install "parity-edge[ray]"`. The model is
-  verified here and sent to the workers, which verify it again.
+  end. --address auto (or HOST:PORT) joins a cluster started with `ray start --head` on
+  one node and `ray start --address=HOST:PORT` on the others; run this command on a
+  node. Every node needs `pip install "parity-edge[ray]"`, and the same RAY_AUTH_MODE
+  (token, with the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token, or
+  disabled) on every node and here. Ray Client (ray://) cannot run Ray Data jobs and
+  is refused. The model is verified here and sent to the workers, which verify it
+  again. A node or the head lost during the job fails it within seconds.
 
 exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model (here or on a worker)
-  2    bad options; unreadable input; output exists (without --overwrite) or cannot be
-       written
-  3    Ray not installed; the cluster cannot be started or reached, or lost a worker
-  130  interrupted (Ctrl-C); no output is left
+  2    bad options (ray:// among them); unreadable input or one that is not a regular
+       file; output exists (without --overwrite) or cannot be written
+  3    Ray not installed; the cluster cannot be started or reached, or refused this
+       driver's token; a node or the head was lost during the job
+  128+N  ended by signal N: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP; the job stops
+       and no output is left
 """
 
 
@@ -79,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="part files in parquet (default), csv (with a header) or jsonl")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     parser.add_argument("--address", metavar="ADDRESS",
-                        help="auto, HOST:PORT or ray://HOST:PORT: join that cluster (default: start "
-                             "a local Ray instance on this host)")
+                        help="auto or HOST:PORT: join that cluster (default: start a local Ray "
+                             "instance on this host); ray:// (Ray Client) is refused")
     parser.add_argument("--workers", type=_positive, metavar="N",
                         help="actors counting, one CPU and one model each (default: one per CPU of "
                              "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
@@ -95,15 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _to_devnull(fd: int):
+    """A line-buffered stream on a duplicate of ``fd``; ``fd`` itself then goes to /dev/null."""
+    stream = os.fdopen(os.dup(fd), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return stream
+
+
 class _Terminal:
-    """Standard error for this command's own lines, with descriptor 2 sent to /dev/null."""
+    """Standard error (``stream``) and, after ``silence_stdout``, standard output (``out``)
+    for this command's own lines, with descriptors 2 and 1 sent to /dev/null."""
 
     def __init__(self):
         sys.stderr.flush()
-        self.stream = os.fdopen(os.dup(2), "w", buffering=1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+        self.stream = _to_devnull(2)
+        self.out = None
         self.isatty = self.stream.isatty()
         self._start: tuple[float, int] | None = None  # when the first lines were written
         self._shown = False
@@ -123,10 +139,22 @@ class _Terminal:
             self.stream.write("\r\x1b[K")
             self._shown = False
 
+    def silence_stdout(self) -> None:
+        """Send descriptor 1 to /dev/null too (after argparse, whose --help it carries)."""
+        sys.stdout.flush()
+        self.out = _to_devnull(1)
+
+    def print(self, line: str) -> None:
+        """One line on the real standard output."""
+        print(line, file=self.out if self.out is not None else sys.stdout, flush=True)
+
     def restore(self) -> None:
-        """Give descriptor 2 back (before a traceback, which must be seen)."""
+        """Give descriptors 2 and 1 back (before a traceback, which must be seen)."""
         self.stream.flush()
         os.dup2(self.stream.fileno(), 2)
+        if self.out is not None:
+            self.out.flush()
+            os.dup2(self.out.fileno(), 1)
 
 
 def _summary(s) -> str:
@@ -139,6 +167,7 @@ def _summary(s) -> str:
 
 def _run(argv: list[str] | None, terminal: _Terminal) -> int:
     args = build_parser().parse_args(argv)
+    terminal.silence_stdout()
     from .batch import run
     from .errors import ClusterError, InputError, ParityEdgeError, UsageError
 
@@ -157,20 +186,44 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
         raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         terminal.clear()
-    print(_summary(summary), flush=True)
+    terminal.print(_summary(summary))
     return EXIT_OK
+
+
+#: The signal that stopped the job, when it was not SIGINT.
+_stopped_by: int | None = None
+
+
+def _stop_on(signum, frame) -> None:
+    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is: Ray Data stops its
+    executor on it (and raises a KeyboardInterrupt of its own, so the signal is kept
+    here) and ``run`` removes the output being written; the status is 128 + N."""
+    global _stopped_by
+    _stopped_by = signum
+    raise KeyboardInterrupt
+
+
+def _install_stops() -> None:
+    """SIGTERM and SIGHUP end the job as Ctrl-C does (a signal ignored at the start, as
+    ``nohup`` ignores SIGHUP, stays ignored)."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _stop_on)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (see ``--help``)."""
     terminal = _Terminal()
+    _install_stops()
     try:
         return _run(argv, terminal)
     except Fail as exc:
         print(exc, file=terminal.stream)
         return exc.status
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return 128 + _stopped_by if _stopped_by is not None else EXIT_INTERRUPTED
     except SystemExit as exc:  # --help, or argparse's own exit
         terminal.restore()
         return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,29 @@ def _find_local(item: str) -> list[InputFile]:
 
 
 def _local_file(path: str) -> InputFile:
+    # A FIFO or a device would block the open below, or be read by many tasks at once
+    # at byte offsets it does not have: only regular files can be cut into ranges.
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"cannot read {path}: {_kind(mode)}, not a regular file (runtime.batch reads "
+                         "files by byte ranges; copy it to a file first)")
     try:
         with open(path, "rb") as f:  # proves it readable here, as runtime.predict would
             size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     return InputFile(name=path, path=path, size=size)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def _find_remote(item: str) -> list[InputFile]:

@@ -126,6 +126,7 @@ def test_the_command_line_writes_csv_from_files_and_patterns(cluster, inputs, tm
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.startswith("5 files, 3,682 lines: 3,682 counts written to ")
+    assert done.stdout.count("\n") == 1  # the summary, and nothing of Ray's
     assert "lines/s on 1 worker" in done.stdout
     _check_against_predict(_read_output(out, "csv"), inputs)
     assert next(out.iterdir()).read_text().splitlines()[0] == '"path","line","count","parity"'
@@ -255,7 +256,8 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
     assert not out.exists() and not _no_leftovers(tmp_path)
 
 
-def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
     big = tmp_path / "big.txt"
     rows = np.full((2_000_000, 51), ord("1"), np.uint8)
     rows[:, 50] = ord("\n")
@@ -269,11 +271,40 @@ def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path):
         while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(2.0)  # into the job
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         stdout, stderr = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert (child.returncode, stdout, stderr) == (130, b"", b"")
+    assert (child.returncode, stdout, stderr) == (128 + signum, b"", b"")
     assert not out.exists() and not _no_leftovers(tmp_path)
+
+
+def test_inputs_that_are_not_regular_files_are_refused_before_ray_starts(tmp_path):
+    fifo = tmp_path / "in" / "pipe"
+    fifo.parent.mkdir()
+    (tmp_path / "in" / "a.txt").write_text("0110\n")
+    os.mkfifo(fifo)
+    for given in (fifo, fifo.parent):  # named, or found in a directory
+        done = _cli(given, "--output", tmp_path / "o", timeout=60)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (f"runtime.batch: cannot read {fifo}: a FIFO, not a regular file (runtime.batch "
+                               "reads files by byte ranges; copy it to a file first)\n")
+    done = _cli("/dev/null", "--output", tmp_path / "o", timeout=60)
+    assert done.returncode == 2 and "cannot read /dev/null: a character device, not a regular file" in done.stderr
+    assert not (tmp_path / "o").exists() and not _no_leftovers(tmp_path)
+
+
+def test_ray_client_is_refused_with_what_to_use_instead(tmp_path):
+    (tmp_path / "x.txt").write_text("01\n")
+    start = time.monotonic()
+    done = _cli(tmp_path / "x.txt", "--output", tmp_path / "o", "--address", "ray://127.0.0.1:10001", timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("runtime.batch: --address ray://127.0.0.1:10001: Ray Client cannot run Ray "
+                                  "Data jobs (Ray 2.60); run the command on a node of the cluster with --address ")
+    assert "ray job submit" in done.stderr and done.stderr.count("\n") == 1
+    assert time.monotonic() - start < 30
+    with pytest.raises(runtime.UsageError, match="Ray Client cannot run Ray Data jobs"):
+        run([str(tmp_path / "x.txt")], str(tmp_path / "o"), address="ray://127.0.0.1:10001")
+    assert not (tmp_path / "o").exists() and not _no_leftovers(tmp_path)

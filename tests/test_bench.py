@@ -106,6 +106,25 @@ def test_the_estimate_for_n_hosts_scales_the_per_worker_rate():
                       "estimates": [one, many]})
     assert "| 100 x 16 | 1500 | 750.0 M | 382 MB/s | 26 s |" in table
     assert "| 1 x 2 | 1 | 0.5 M | 26 MB/s | 10.9 h |" in table
+    assert "two nodes" not in table  # a run from before the two-node bench
+
+
+def test_the_two_node_rows_sit_beside_the_one_node_ones():
+    one = estimate(500_000, 1, 2)
+    table = markdown({"lines": 10, "rounds": 1, "ratio": 2.0, "cluster_start_s": 5.0, "job_s": 3.0,
+                      "workers": 1, "lines_per_s_per_worker": 500_000, "predict_lines_per_s": 1e6,
+                      "wall_s": {"runtime.predict": {"median": 1.0}, "runtime.batch": {"median": 2.0},
+                                 "runtime.batch, two nodes": {"median": 4.5}},
+                      "two_nodes": {"cpus_per_node": 1, "cluster_up_s": 12.34, "join_s": 0.5, "job_s": 3.6,
+                                    "workers": 1, "lines_per_s_per_worker": 400_000, "ratio_to_one_node": 1.2},
+                      "estimates": [one]})
+    rows = table.splitlines()
+    at = rows.index("| per worker | 500,000 lines/s |")
+    assert rows[at + 1:at + 5] == [
+        "| two nodes on this host, 1 CPU each (`ray start`, token auth), up | 12.3 s |",
+        "| two nodes: runtime.batch wall (join, job) | 4.5 s (joined in 0.5 s) |",
+        "| two nodes: job | 3.6 s on 1 worker(s), 1.20x the one-node job |",
+        "| two nodes: per worker | 400,000 lines/s |"]
 
 
 def test_variant_table_gives_ratios_against_float32_of_the_same_backend():

@@ -50,7 +50,7 @@ def test_runtime_and_its_batch_modules_import_no_ray():
     code = """
 import sys
 import runtime, runtime.batch, runtime.batch_cli, runtime.batch_cluster, runtime.batch_read, runtime.batch_write
-import runtime.batch_model
+import runtime.batch_model, runtime.batch_watch
 runtime.load().predict(["0110"])
 print(",".join(m for m in ("ray", "pyarrow", "pandas") if m in sys.modules))
 """
