@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from bench.__main__ import flops_per_sequence, spread, summarise, verdict
+from bench.harness import spread
+from bench.targets import summarise, verdict
+from bench.versus_tf import flops_per_sequence
 from bench.batch import estimate, markdown
 
 

@@ -14,7 +14,7 @@ _HIDE_RAY = "import sys; sys.modules['ray'] = None; " if importlib.util.find_spe
 
 
 def _batch(*args):
-    code = _HIDE_RAY + "import sys; from runtime.batch_cli import main; sys.exit(main(sys.argv[1:]))"
+    code = _HIDE_RAY + "import sys; from runtime.batch.__main__ import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
                           timeout=120)
 
@@ -49,10 +49,40 @@ def test_help_needs_no_ray():
 def test_runtime_and_its_batch_modules_import_no_ray():
     code = """
 import sys
-import runtime, runtime.batch, runtime.batch_cli, runtime.batch_cluster, runtime.batch_read, runtime.batch_write
-import runtime.batch_model
+import runtime, runtime.batch, runtime.batch.__main__, runtime.batch.cluster, runtime.batch.read
+import runtime.batch.write, runtime.batch.ranges, runtime.batch.shipping
 runtime.load().predict(["0110"])
 print(",".join(m for m in ("ray", "pyarrow", "pandas") if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (0, "\n"), done.stderr
+
+
+def test_python_m_runtime_batch_runs_each_module_once(tmp_path):
+    """``python -m runtime.batch`` once ran ``runtime.batch`` twice (as ``__main__``, then
+    again when its command line imported ``run`` from it), with two copies of its classes.
+    The run goes as far as the job (here: Ray missing, exit 3), past every import."""
+    (tmp_path / "bits.txt").write_text("0110\n")
+    code = _HIDE_RAY + """
+import collections, runpy, sys
+runs = collections.Counter()
+
+def trace(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "<module>" and "runtime" in frame.f_code.co_filename:
+        runs[frame.f_code.co_filename] += 1
+
+sys.settrace(trace)
+sys.argv = ["runtime.batch", *sys.argv[1:]]
+try:
+    runpy.run_module("runtime.batch", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    status = exc.code
+sys.settrace(None)
+print(status, max(runs.values()), sum(1 for name in runs if "batch" in name))
+"""
+    done = subprocess.run([sys.executable, "-c", code, tmp_path / "bits.txt", "--output", tmp_path / "out"],
+                          capture_output=True, text=True, timeout=120)
+    status, most, batch_modules = map(int, done.stdout.split())
+    assert status == 3, done.stderr  # Ray missing: the job was reached
+    assert batch_modules >= 2  # the package and its __main__ at least
+    assert most == 1

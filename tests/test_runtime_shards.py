@@ -7,7 +7,7 @@ import pytest
 
 from runtime import InputError
 from runtime.lines import read_lines
-from runtime.shards import count_newlines, count_spans, first_lines, read_range, split
+from runtime.batch.ranges import count_newlines, count_spans, first_lines, read_range, split
 
 pytestmark = pytest.mark.runtime
 

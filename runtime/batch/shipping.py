@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelError, ParityEdgeError, UsageError
-from .manifest import MANIFEST_NAME, _sha256, read_manifest
+from ..errors import InputError, ModelError, ParityEdgeError, UsageError
+from ..manifest import MANIFEST_NAME, _sha256, read_manifest
 
 __all__ = ["ModelBytes", "CountOnes", "count_column"]
 
@@ -48,7 +48,7 @@ class ModelBytes:
         """Find, verify and open the model as ``runtime.load(model, backend)`` does, and
         keep its bytes. Raises ModelError, BackendUnavailableError or UsageError as
         ``runtime.load`` does."""
-        from .predictor import load
+        from ..predictor import load
 
         predictor = load(model, backend, threads=1)
         manifest = predictor.manifest
@@ -85,7 +85,7 @@ class ModelBytes:
         import shutil
         import tempfile
 
-        from .predictor import load
+        from ..predictor import load
 
         self.check()
         directory = tempfile.mkdtemp(prefix="parity-edge-model-")
@@ -135,7 +135,7 @@ def count_column(predictor, table, column: str) -> np.ndarray:
     """
     import pyarrow as pa
 
-    from .bits import windows_from_ragged, windows_from_rows
+    from ..bits import windows_from_ragged, windows_from_rows
 
     if column not in table.column_names:
         raise UsageError(f"no column {column!r} of bit strings in the dataset "
@@ -175,7 +175,7 @@ def count_column(predictor, table, column: str) -> np.ndarray:
 
 
 def _raise_bad_value(column: str, values, offsets: np.ndarray, at: int, chars: np.ndarray) -> None:
-    from .bits import describe_char
+    from ..bits import describe_char
 
     row = int(np.searchsorted(offsets, at, side="right")) - 1
     position = at - int(offsets[row])

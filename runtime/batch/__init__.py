@@ -15,7 +15,7 @@ appears complete or not at all. Both use the runtime's own rules: the line forma
 ``runtime.predict`` (its messages too), the model verified by sha256 on the driver and
 again on each worker, one Predictor per actor.
 
-This module and ``runtime.batch_*`` are the only ones that import Ray; ``import
+This package (``runtime.batch``) is the only one that imports Ray; ``import
 runtime`` never does. Install with ``pip install "parity-edge[ray]"``.
 """
 
@@ -27,12 +27,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .batch_cluster import RAY_EXTRA, cluster_cpus, connect, default_workers, import_ray
-from .batch_model import CountOnes, ModelBytes
-from .batch_read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
-from .batch_write import FORMATS, OutputDir, check_parts, part_files
-from .errors import ClusterError, ParityEdgeError, UsageError
-from .lines import LINES_PER_BATCH
+from .cluster import RAY_EXTRA, cluster_cpus, connect, default_workers, import_ray
+from .shipping import CountOnes, ModelBytes
+from .read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
+from .write import FORMATS, OutputDir, check_parts, part_files
+from ..errors import ClusterError, ParityEdgeError, UsageError
+from ..lines import LINES_PER_BATCH
 
 __all__ = ["count_ones", "run", "unwrap", "Summary", "ModelBytes", "default_workers", "import_ray",
            "RAY_EXTRA"]
@@ -268,11 +268,3 @@ def _translate(ray, exc: BaseException) -> BaseException:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return ClusterError(f"the cluster failed: {type(exc).__name__}: {first}")
     return exc
-
-
-if __name__ == "__main__":
-    import sys
-
-    from .batch_cli import main
-
-    sys.exit(main())

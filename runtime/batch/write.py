@@ -20,7 +20,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .errors import UsageError
+from ..errors import UsageError
 
 __all__ = ["FORMATS", "OutputDir", "part_files", "check_parts", "Written"]
 

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from .cli import Fail, OneLineParser
+from ..cli import Fail, OneLineParser
 
 PROG = "runtime.batch"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -64,8 +64,8 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .backends import BACKENDS
-    from .batch_write import FORMATS
+    from ..backends import BACKENDS
+    from .write import FORMATS
 
     parser = OneLineParser(
         prog=f"python -m {PROG}", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -139,8 +139,8 @@ def _summary(s) -> str:
 
 def _run(argv: list[str] | None, terminal: _Terminal) -> int:
     args = build_parser().parse_args(argv)
-    from .batch import run
-    from .errors import ClusterError, InputError, ParityEdgeError, UsageError
+    from . import run
+    from ..errors import ClusterError, InputError, ParityEdgeError, UsageError
 
     try:
         summary = run(args.inputs, args.output, format=args.format, model=args.model,
@@ -177,3 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         terminal.restore()  # a bug: its traceback must be seen
         raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

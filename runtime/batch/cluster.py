@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 
-from .errors import ClusterError
+from ..errors import ClusterError
 
 __all__ = ["RAY_EXTRA", "CPUS_PER_READER", "import_ray", "default_workers", "cluster_cpus", "connect"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from .lines import BLOCK_SIZE, LineBlock, read_lines
+from ..lines import BLOCK_SIZE, LineBlock, read_lines
 
 __all__ = ["split", "count_spans", "count_newlines", "first_lines", "RangeReader", "read_range"]
 

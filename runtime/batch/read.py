@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 __all__ = ["InputFile", "Range", "find_inputs", "plan_ranges", "bit_lines", "RANGE_BYTES"]
 
@@ -141,11 +141,11 @@ def plan_ranges(files: list[InputFile], range_bytes: int = RANGE_BYTES) -> list[
     range after a file's first are counted by Ray tasks (Ray must be initialised)."""
     import ray
 
-    from .shards import count_spans, first_lines, split
+    from .ranges import count_spans, first_lines, split
 
     @ray.remote(num_cpus=1, max_retries=0)
     def count(file: InputFile, lo: int, hi: int) -> int:
-        from .shards import count_newlines
+        from .ranges import count_newlines
 
         try:
             with file.open() as stream:
@@ -169,7 +169,7 @@ def _read(part: Range, rows_per_block: int):
     import numpy as np
     import pyarrow as pa
 
-    from .shards import read_range
+    from .ranges import read_range
 
     name = pa.array([part.file.name], pa.string())
     chars, lengths, first, n = [], [], None, 0
