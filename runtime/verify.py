@@ -33,7 +33,7 @@ from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision,
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 @dataclass(frozen=True)
@@ -186,11 +186,17 @@ def _installed(backend: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    """Run the command line; return its exit status (see ``--help``)."""
+    from .cli.args import run_main
 
+    return run_main("runtime.verify", lambda: _main(argv), interrupted="runtime.verify: interrupted")
+
+
+def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
+    from .cli.args import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m runtime.verify",
         description="Replay the model's golden set (shipped with it by the export) through each "
                     "backend on this machine: counts must agree, and float32 logits stay within "
@@ -206,11 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to verify (default: %(default)s)")
     args = parser.parse_args(argv)
-    try:
-        result = verify_model(args.model, args.backend, args.precision)
-    except ParityEdgeError as exc:
-        print(f"runtime.verify: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    result = verify_model(args.model, args.backend, args.precision)
     print(f"model: {result.model}")
     for check in result.checks:
         print(check.line())
@@ -218,10 +220,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("runtime.verify: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        sys.exit(141)
+    sys.exit(main())

@@ -415,7 +415,7 @@ def test_progress_on_a_terminal(tmp_path):
 
     path = write_lines(tmp_path / "in.txt", [b"1" * 50] * 300000)
     leader, follower = pty.openpty()
-    code = ("import sys; from runtime import predict, streams; streams.Progress.MIN_BYTES = 0; "
+    code = ("import sys; from runtime import predict; from runtime.cli import streams; streams.Progress.MIN_BYTES = 0; "
             "streams.Progress.EVERY = 0; sys.exit(predict.main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.DEVNULL,
                             stderr=follower)

@@ -34,7 +34,7 @@ runpy.run_module("runtime.predict", run_name="__main__", alter_sys=True)
 
 AT_CREATE = r"""
 import os, runpy, signal, sys
-import runtime.output as output
+import runtime.cli.output as output
 
 create = output._create_beside
 
@@ -62,9 +62,9 @@ def left_behind(directory):
     return sorted(p.name for p in directory.iterdir() if p.name not in ("in.txt", "out.txt"))
 
 
-# runtime.streams: among the command's own first imports; numpy: the model's, inside argument
-# parsing; runtime.formats: once the output file is being written.
-@pytest.mark.parametrize("module", ["runtime.streams", "numpy", "runtime.formats"])
+# runtime.cli.streams: among the command's own first imports; numpy: the model's, inside argument
+# parsing; runtime.cli.formats: once the output file is being written.
+@pytest.mark.parametrize("module", ["runtime.cli.streams", "numpy", "runtime.cli.formats"])
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_at_any_moment_ends_quietly(files, module, signame):
     """Ctrl-C while the command's own imports ran printed a KeyboardInterrupt traceback (and

@@ -20,10 +20,9 @@ import os
 import sys
 import time
 
-from ..cli import Fail, OneLineParser
+from ..cli.args import EXIT_OK, OneLineParser, run_main
 
 PROG = "runtime.batch"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 _EPILOG = """\
 input: files, directories (every file under them, hidden ones excepted) and glob
@@ -50,6 +49,7 @@ exit status:
        written
   3    Ray not installed; the cluster cannot be started or reached, or lost a worker
   130  interrupted (Ctrl-C); no output is left
+  141  standard output closed early (e.g. piped into head)
 """
 
 
@@ -118,6 +118,9 @@ class _Terminal:
         self.stream.write(f"\r{lines:,} lines{rate}\x1b[K")
         self._shown = True
 
+    def say(self, line: str) -> None:
+        print(line, file=self.stream)
+
     def clear(self) -> None:
         if self._shown:
             self.stream.write("\r\x1b[K")
@@ -140,21 +143,12 @@ def _summary(s) -> str:
 def _run(argv: list[str] | None, terminal: _Terminal) -> int:
     args = build_parser().parse_args(argv)
     from . import run
-    from ..errors import ClusterError, InputError, ParityEdgeError, UsageError
 
     try:
         summary = run(args.inputs, args.output, format=args.format, model=args.model,
                       backend=args.backend, batch_size=args.batch_size, workers=args.workers,
                       address=args.address, overwrite=args.overwrite,
                       progress=terminal.progress if terminal.isatty else None)
-    except InputError as exc:
-        raise Fail(str(exc), EXIT_FAILURE) from None
-    except UsageError as exc:
-        raise Fail(f"{PROG}: {exc}", EXIT_USAGE) from None
-    except ClusterError as exc:
-        raise Fail(f"{PROG}: {exc}", EXIT_CLUSTER) from None
-    except ParityEdgeError as exc:
-        raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         terminal.clear()
     print(_summary(summary), flush=True)
@@ -165,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (see ``--help``)."""
     terminal = _Terminal()
     try:
-        return _run(argv, terminal)
-    except Fail as exc:
-        print(exc, file=terminal.stream)
-        return exc.status
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return run_main(PROG, lambda: _run(argv, terminal), report=terminal.say)
     except SystemExit as exc:  # --help, or argparse's own exit
         terminal.restore()
         return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -26,7 +26,7 @@ from .interrupts import forget, held, remove_on_signal
 __all__ = ["StdoutSink", "AtomicFile", "StreamSink", "open_output"]
 
 #: Standard descriptors found closed at start (``>&-``) and held open on /dev/null since
-#: (``runtime.streams.claim_standard_descriptors``), so that files opened later never take
+#: (``runtime.cli.streams.claim_standard_descriptors``), so that files opened later never take
 #: their numbers: writing to one is an error, as it would have been.
 CLOSED_AT_START: set[int] = set()
 
@@ -137,7 +137,7 @@ class AtomicFile:
     For a regular file or a new one (``open_output`` sends anything else elsewhere). A
     symbolic link is followed, so the file it points to is the one replaced. The
     temporary file is ``.NAME.<random>.tmp``, removed by ``discard``; the command line
-    discards it on any error and on the signals that end it (``runtime.interrupts``).
+    discards it on any error and on the signals that end it (``runtime.cli.interrupts``).
     """
 
     def __init__(self, path: str):

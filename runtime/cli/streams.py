@@ -7,7 +7,7 @@
 - ``Progress``: a line count on standard error when it is a terminal and the run is long;
 - ``QuietNativeStderr``: silences what C++ libraries print while a model is opened.
 
-Where results go (``StdoutSink``, ``AtomicFile``, ``--output``) is ``runtime.output``.
+Where results go (``StdoutSink``, ``AtomicFile``, ``--output``) is ``runtime.cli.output``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["StdoutSink", "AtomicFile", "Progress", "QuietNativeStderr", "PipeRea
 def claim_standard_descriptors() -> set[int]:
     """Put /dev/null on each of descriptors 0, 1 and 2 that is closed; return their numbers.
 
-    Each is remembered in ``runtime.output.CLOSED_AT_START``: standard output or input
+    Each is remembered in ``runtime.cli.output.CLOSED_AT_START``: standard output or input
     found closed stays an error to use ("Bad file descriptor"), as it was.
     """
     closed = set()
