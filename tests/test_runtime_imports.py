@@ -83,7 +83,7 @@ def test_a_one_line_run_imports_only_what_it_needs(tmp_path):
     out = run_python("""
 import sys
 import numpy
-from runtime.backends import _import_litert
+from runtime.backends.tflite import _import_litert
 _import_litert()
 before = set(sys.modules)  # what numpy and LiteRT bring in themselves (numpy 1.x: hashlib)
 from runtime.predict import main

@@ -118,7 +118,7 @@ def test_loading_and_predicting_print_nothing(backend):
 
 
 def test_other_output_on_descriptor_2_while_loading_is_kept():
-    code = ("import os, runtime, runtime.backends as b\n"
+    code = ("import os, runtime, runtime.backends.tflite as b\n"
             "real = b._import_litert()\n"
             "class Noisy:\n"
             "    def Interpreter(self, *args, **kwargs):\n"
