@@ -29,18 +29,12 @@ import numpy as np
 
 from .backends import BACKENDS, Backend
 from .bits import Input, one_window, prepare
-from .errors import BackendUnavailableError, ModelError, UsageError, show
+from .errors import ModelError, UsageError, show
 from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
-from .manifest import (DEFAULT_PRECISION, Manifest, check_precision, find_manifest,
-                       open_artifact, read_manifest)
+from .loader import open_artifact, open_model
+from .manifest import DEFAULT_PRECISION, Manifest, check_precision, read_manifest
 
-__all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
-
-#: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
-#: LiteRT first: on single strings a call costs it tens of microseconds against onnxruntime's
-#: hundreds, on large batches the two are about level, and it needs less memory (the README's
-#: benchmark has the figures of the shipped model).
-AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
+__all__ = ["Result", "Predictor", "load", "default_threads"]
 
 _WHY_THREADS = "more threads than cores only contend for them"
 _WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windows)"
@@ -288,14 +282,15 @@ def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads:
                      threads, precision)
 
 
-def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
+def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto", *,
          precision: str = DEFAULT_PRECISION, batch_size: int | None = None,
          threads: int | None = None, num_threads: int | None = None) -> Predictor:
     """Find, verify and open a model; return a Predictor.
 
     ``model``: an artifact directory or its ``manifest.json`` (a str, bytes or
     os.PathLike); None looks in ``./artifacts``, then uses the default model shipped with
-    the package. ``backend``: ``"auto"`` (the first installed of ``AUTO_PREFERENCE`` that
+    the package; or an opened ``runtime.backends.Backend`` (a stand-in in tests, say), used
+    as it is, without a manifest (``backend`` and ``precision`` must then be left as they are). ``backend``: ``"auto"`` (the first of ``runtime.loader.AUTO_PREFERENCE`` that
     the model has at ``precision`` and that is installed), ``"tflite"`` or ``"onnx"``.
     ``precision``: ``"float32"`` (the default), or a reduced-precision variant the model
     carries (``"int8"``, ...; see ``runtime.manifest.PRECISIONS``). ``batch_size``: windows per inference
@@ -310,6 +305,11 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
     BackendUnavailableError when the backend's package is not installed, UsageError for
     a bad setting.
     """
+    if isinstance(model, Backend):
+        if backend != "auto" or precision != DEFAULT_PRECISION or num_threads is not None:
+            raise UsageError("an opened backend is used as it is: backend, precision and "
+                             "num_threads cannot be given with it")
+        return Predictor(model, None, batch_size, threads)
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto or one of: "
                          f"{', '.join(BACKENDS)}")
@@ -321,25 +321,6 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
     if threads is not None:
         _check_threads(threads, num_threads or 1)
     check_precision(precision)
-    manifest = read_manifest(find_manifest(model))
     options = {} if num_threads is None else {"num_threads": num_threads}
-    if backend != "auto":
-        return Predictor(open_artifact(manifest, backend, precision, **options), manifest,
-                         batch_size, threads, precision)
-    missing = []
-    has = manifest.precisions().get(precision, [])
-    for name in AUTO_PREFERENCE:
-        if name not in has:
-            continue
-        try:
-            opened = open_artifact(manifest, name, precision, **options)
-        except BackendUnavailableError as exc:
-            missing.append(exc)
-            continue
-        return Predictor(opened, manifest, batch_size, threads, precision)
-    if missing:
-        raise BackendUnavailableError(
-            "no backend installed for this model: " + "; ".join(str(e) for e in missing),
-            package=missing[0].package) from missing[0]
-    raise ModelError(f"{manifest.path}: this model has no {precision} file for any known backend; "
-                     f"it has: {manifest.describe()}")
+    opened, manifest = open_model(model, backend, precision, **options)
+    return Predictor(opened, manifest, batch_size, threads, precision)

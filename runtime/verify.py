@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
-from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, find_manifest,
-                       open_artifact, read_manifest, read_verified)
+from .loader import auto_order, find_manifest, installed, open_artifact, read_verified
+from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, read_manifest
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
@@ -159,30 +159,17 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
         BACKENDS[backend].available()  # BackendUnavailableError with the install hint
         return Verification(str(manifest.directory),
                             (_check(manifest, backend, precision, golden, skip_unavailable=False),))
-    from .predictor import AUTO_PREFERENCE
-
-    order = [name for name in AUTO_PREFERENCE if name in has] + \
-            [name for name in has if name not in AUTO_PREFERENCE]
-    installed = [name for name in order if _installed(name)]
-    if not installed:
+    order = auto_order(manifest, precision)
+    usable = [name for name in order if installed(name)]
+    if not usable:
         BACKENDS[order[0]].available()  # raises, naming what to install
     checks = []
-    for name in installed:  # auto: the first that runs the file here, as runtime.load; all: each
+    for name in usable:  # auto: the first that runs the file here, as runtime.load; all: each
         checks.append(_check(manifest, name, precision, golden, skip_unavailable=True))
         if backend == "auto" and not checks[-1].skipped:
             checks = checks[-1:]
             break
     return Verification(str(manifest.directory), tuple(checks))
-
-
-def _installed(backend: str) -> bool:
-    from .backends import BACKENDS
-
-    try:
-        BACKENDS[backend].available()
-    except BackendUnavailableError:
-        return False
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:

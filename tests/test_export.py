@@ -218,7 +218,8 @@ def test_golden_set_holds_every_count_and_the_references_logits(exported):
 
 
 def test_runtime_reads_the_manifest_and_opens_both_artifacts(exported):
-    from runtime.manifest import open_artifact, read_manifest
+    from runtime.loader import open_artifact
+    from runtime.manifest import read_manifest
 
     out, _ = exported("gru")
     manifest = read_manifest(out / "manifest.json")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.predictor import AUTO_PREFERENCE
+from runtime.loader import AUTO_PREFERENCE
 
 pytestmark = pytest.mark.runtime
 
@@ -296,7 +296,8 @@ def test_the_lower_layers_refuse_wrong_types_too():
         Predictor("tflite")
     with pytest.raises(runtime.UsageError, match="manifest must be"):
         Predictor(open_backend("onnx", MODEL / "model.onnx"), manifest="manifest.json")
-    from runtime.manifest import read_manifest, verify_artifact
+    from runtime.loader import verify_artifact
+    from runtime.manifest import read_manifest
     from runtime.predictor import default_threads
 
     with pytest.raises(runtime.UsageError, match="backend must be a backend name"):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.manifest import find_manifest, read_manifest, verify_artifact
+from runtime.loader import find_manifest, verify_artifact
+from runtime.manifest import read_manifest
 
 pytestmark = pytest.mark.runtime
 
@@ -252,6 +253,7 @@ def test_values_quoted_from_a_manifest_are_shortened(model_dir):
 def test_the_bytes_checked_are_the_bytes_opened(model_dir, monkeypatch):
     """The artifact is read once: a file swapped after its check cannot be what gets loaded."""
     import runtime.files
+    import runtime.loader
 
     reads = []
     original = runtime.files.read_regular
@@ -263,7 +265,7 @@ def test_the_bytes_checked_are_the_bytes_opened(model_dir, monkeypatch):
             (model_dir / "model.onnx").write_bytes(b"swapped after its check")
         return data
 
-    monkeypatch.setattr(runtime.manifest, "read_regular", read_then_swap)
+    monkeypatch.setattr(runtime.loader, "read_regular", read_then_swap)
     predictor = runtime.load(model_dir, backend="onnx")
     assert predictor.predict(["1" * 50]).counts.tolist() == [50]
     assert [p for p in reads if p.endswith("model.onnx")] == [str(model_dir / "model.onnx")]

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ModelError, ParityEdgeError, UsageError
-from ..manifest import MANIFEST_NAME, _sha256, read_manifest
+from ..files import sha256
+from ..manifest import MANIFEST_NAME, read_manifest
 
 __all__ = ["ModelBytes", "CountOnes", "count_column"]
 
@@ -61,19 +62,19 @@ class ModelBytes:
         except OSError as exc:
             raise ModelError(f"{manifest.directory}: cannot read the model: {exc.strerror or exc}") from exc
         # What is sent is what was verified: the bytes read now, checked again.
-        digest = _sha256(artifact_bytes).hexdigest()
+        digest = sha256(artifact_bytes).hexdigest()
         if digest != artifact.sha256:
             raise ModelError(f"{artifact.path}: changed while it was read (sha256 {digest[:16]}..., "
                              f"the manifest says {artifact.sha256[:16]}...), refusing it")
         return cls(backend=predictor.backend.name, manifest=manifest_bytes,
                    artifact_name=artifact.path.name, artifact=artifact_bytes,
-                   sha256={MANIFEST_NAME: _sha256(manifest_bytes).hexdigest(), artifact.path.name: digest},
+                   sha256={MANIFEST_NAME: sha256(manifest_bytes).hexdigest(), artifact.path.name: digest},
                    source=os.fspath(manifest.directory))
 
     def check(self) -> None:
         """Raise ModelError unless every file's bytes have the driver's sha256."""
         for name, data in ((MANIFEST_NAME, self.manifest), (self.artifact_name, self.artifact)):
-            digest = _sha256(data).hexdigest()
+            digest = sha256(data).hexdigest()
             expected = self.sha256.get(name, "")
             if digest != expected:
                 raise ModelError(f"{self.source or 'model'}/{name}: the bytes this worker received have "
