@@ -37,7 +37,8 @@ Exit status:
 
 With standard error closed (``2>&-``) the run goes on and only the status tells.
 
-The command line only parses its arguments, calls the ``runtime`` API and prints.
+The command line only parses its arguments, calls the ``runtime`` API
+(``Predictor.predict_stream``) and writes what it returns.
 """
 
 if __name__ == "__main__":  # first of all: from here on a signal ends the run quietly
@@ -48,7 +49,6 @@ if __name__ == "__main__":  # first of all: from here on a signal ends the run q
 import argparse
 import os
 import sys
-from collections import deque
 
 from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, run_main, say, silence_stdout
 from .cli.output import StdoutSink, open_output
@@ -207,12 +207,11 @@ def _open_sink(output: str | None):
 def _stream(source, name: str, size: int | None, predictor, sink, format: str) -> None:
     """Read, predict and write batch by batch; commit the output at the end."""
     from .cli.formats import Formatter
-    from .lines import read_batches
 
     formatter = Formatter(format)
     progress = Progress(size)
     lines = 0
-    results = _results(read_batches(source, name, predictor.n_bits), predictor)
+    results = predictor.predict_stream(source, name)
     try:
         _write(sink, formatter.header())
         while True:
@@ -234,44 +233,6 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
     finally:
         results.close()
         progress.clear()
-
-
-def _results(batches, predictor):
-    """``(batch, Result)`` for each batch, in order, with reading, inference and writing overlapped.
-
-    A batch larger than one inference call is submitted to the predictor's threads, and
-    its result is handed out only once the next batch has been read and submitted: the
-    caller writes one batch while the next one runs. Smaller batches (short inputs, or a
-    slow pipe) run at once on this thread. A read error or a bad line comes after the
-    results of every line before it, as it would one batch at a time.
-    """
-    pending = deque()  # (batch, future), at most one
-
-    def finished():
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-    try:
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except Exception:
-                yield from finished()
-                raise
-            if batch.windows.bits.shape[0] > predictor.batch_size:
-                future = predictor.submit(batch.windows)
-                yield from finished()
-                pending.append((batch, future))
-            else:
-                yield from finished()
-                yield batch, predictor.predict(batch.windows)
-        yield from finished()
-    finally:
-        for _, future in pending:
-            future.cancel()  # stopped early (an error, Ctrl-C): the threads stop too
 
 
 def _write(sink, data: bytes) -> None:

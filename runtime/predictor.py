@@ -30,34 +30,12 @@ import numpy as np
 from .backends import BACKENDS, Backend
 from .bits import Input, one_window, prepare
 from .errors import ModelError, UsageError, show
-from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
+from .limits import (MAX_BATCH_SIZE, MAX_THREADS, WHY_BATCH, WHY_THREADS, check_count, check_threads,
+                     default_threads)
 from .loader import open_artifact, open_model
 from .manifest import DEFAULT_PRECISION, Manifest, check_precision, read_manifest
 
 __all__ = ["Result", "Predictor", "load", "default_threads"]
-
-_WHY_THREADS = "more threads than cores only contend for them"
-_WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windows)"
-
-
-def default_threads(num_threads: int = 1) -> int:
-    """Threads for large inputs when none are asked for: the CPU cores this process may use,
-    within ``MAX_THREADS`` inference threads in all when each call runs ``num_threads``."""
-    num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
-    try:
-        cores = len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS // num_threads))
-
-
-def _check_threads(threads: Any, num_threads: int) -> int:
-    threads = check_count("threads", threads, MAX_THREADS, _WHY_THREADS)
-    if threads * num_threads > MAX_THREADS:
-        raise UsageError(f"threads x num_threads must be at most {MAX_THREADS} inference threads "
-                         f"in all, got {threads} x {num_threads} = {threads * num_threads}")
-    return threads
-
 
 @dataclass(frozen=True)
 class Result:
@@ -117,8 +95,8 @@ class Predictor:
         self._requested = (batch_size, threads)  # what to ask for again when unpickled
         if batch_size is None:
             batch_size = backend.default_batch_size
-        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
-        self.threads = _check_threads(default_threads(per_call) if threads is None else threads,
+        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
+        self.threads = check_threads(default_threads(per_call) if threads is None else threads,
                                       per_call)
         self.backend = backend
         self.manifest = manifest
@@ -173,6 +151,21 @@ class Predictor:
             if row is not None:
                 return _result(self.backend._run(row).argmax(axis=1))
         return _result(self._count_input(prepare(bits, self.n_bits)))
+
+    def predict_stream(self, stream, name: str = "<stream>"):
+        """Count the ones in every line of the binary ``stream``, a block of lines at a time.
+
+        Yields ``(batch, Result)`` in order: ``batch.first_line`` (1-based),
+        ``batch.n_lines``, ``batch.bytes_read`` so far. Lines follow the rules of
+        ``runtime.predict`` (``runtime.lines``); the first bad one raises ``InputError``
+        (``NAME:LINE:COLUMN: ...``) after the results of every line before it. Memory stays
+        bounded whatever the stream's length; the next block is read and counted while the
+        caller handles one. Closing the generator early stops the work in flight.
+        """
+        from .lines import read_batches
+        from .parallel import pipeline
+
+        return pipeline(read_batches(stream, name, self.n_bits), self)
 
     def submit(self, bits: Any):
         """Start counting in the background; return a ``concurrent.futures.Future`` of the Result.
@@ -315,11 +308,11 @@ def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto"
                          f"{', '.join(BACKENDS)}")
     # Every setting is checked before the model is read.
     if batch_size is not None:
-        check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
+        check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
     if num_threads is not None:
-        num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
+        num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
     if threads is not None:
-        _check_threads(threads, num_threads or 1)
+        check_threads(threads, num_threads or 1)
     check_precision(precision)
     options = {} if num_threads is None else {"num_threads": num_threads}
     opened, manifest = open_model(model, backend, precision, **options)

@@ -18,8 +18,7 @@ LONGER = {
     "export/convert.py": "every conversion, TFLite and ONNX and the variants' files, in one place",
     "export/parity.py": "the parity check and its report, one thing",
     "runtime/bits.py": "THE validator of every input form (strings, line bytes, arrays)",
-    "runtime/predict.py": "to split: its pipelining moves into the API (predict_stream)",
-    "runtime/predictor.py": "to split: load and the auto choice move to runtime.loader",
+    "runtime/predictor.py": "the Predictor: its batching, threads, pickling, and load",
 }
 
 

@@ -278,22 +278,23 @@ def test_tflite_keeps_an_interpreter_sized_for_the_batch():
     assert resizes == [3, 5, 3]
 
 
-def test_command_line_pipeline_order_and_errors():
-    """The command line overlaps reading, inference and writing: results still come in order,
-    every line before a bad one first, and nothing after a batch whose inference failed."""
+def test_predict_stream_order_and_errors():
+    """predict_stream (the command line's loop) overlaps reading, inference and writing:
+    results still come in order, every line before a bad one first, and nothing after a
+    batch whose inference failed."""
     import io
 
     from runtime.lines import read_batches
-    from runtime.predict import _results
+    from runtime.parallel import pipeline
 
     rows = [b"1" * (i % 51) or b"0" for i in range(5000)]
     data = b"\n".join(rows) + b"\nx1\n" + b"1\n" * 10
     predictor = Predictor(SlowCountingBackend(), batch_size=64, threads=3)
     got = []
     with pytest.raises(runtime.InputError, match=":5001:1: invalid character 'x'"):
-        for batch, result in _results(read_batches(io.BytesIO(data), "<x>", 50, block_size=4096),
-                                      predictor):
+        for batch, result in predictor.predict_stream(io.BytesIO(data), "<x>"):
             got += result.counts.tolist()
+            assert batch.first_line == len(got) - batch.n_lines + 1
     assert got == [i % 51 for i in range(5000)]
 
     # Inference fails on one batch: the batches before it come out, then the error.
@@ -301,7 +302,7 @@ def test_command_line_pipeline_order_and_errors():
     data = b"".join(b"1" * 50 + b"\n" if i == 3000 else b"1\n" for i in range(6000))
     got = []
     with pytest.raises(runtime.ModelError):
-        for batch, result in _results(read_batches(io.BytesIO(data), "<x>", 50, block_size=2000),
+        for batch, result in pipeline(read_batches(io.BytesIO(data), "<x>", 50, block_size=2000),
                                       predictor):
             got += result.counts.tolist()
     assert got == [1] * 3000  # the three blocks before the failing one
