@@ -9,7 +9,7 @@ import numpy as np
 from export.soak import FAMILIES, soak
 from train.data import count_ones
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def exact(bits):

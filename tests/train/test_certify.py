@@ -13,7 +13,7 @@ from train.data import count_ones, make_bits
 from train.model import build_model, recurrent_init
 from train.targets import fit_readout, optimal_readout
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def all_strings(n_bits):

@@ -14,7 +14,7 @@ import pytest
 import export
 from export.publish import Staging, replace_atomically, write_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_public_api_is_pinned():

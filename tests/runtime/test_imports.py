@@ -64,6 +64,22 @@ def test_the_module_walk_finds_every_wing():
         assert expected in names
 
 
+def test_the_installed_copy_has_every_module_of_the_source():
+    """A wheel that left a subpackage out (pyproject.toml's package list) would pass every
+    other test that does not happen to import it; the TensorFlow-free environments run
+    this on an installed copy."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "runtime"
+    if not source.is_dir():
+        pytest.skip("no source tree beside the tests")
+    expected = set()
+    for path in source.rglob("*.py"):
+        parts = path.relative_to(source.parent).with_suffix("").parts
+        expected.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert expected - set(runtime_modules()) == set()
+
+
 @pytest.mark.parametrize("module", runtime_modules())
 def test_every_runtime_module_imports_on_its_own(module):
     out = run_python(f"""

@@ -28,7 +28,7 @@ from runtime.batch import ModelBytes, count_ones, run, unwrap
 
 pytestmark = pytest.mark.ray
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 RNG = np.random.default_rng(9)
 
 

@@ -17,7 +17,7 @@ from train.data import N_BITS, count_ones
 from train.evaluate import EVAL_SEED, SET_NAMES, evaluate, evaluation_sets
 from train.fit import BACKUP_DIR, TrainError, train, validation_set
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REPORT_KEYS = {"settings", "seed", "versions", "machine", "device", "wall_time_s", "epochs_run",
                "evaluation", "per_count_accuracy", "exact", "evaluation_exact", "certificate",
                "min_margin", "strings_seen", "start"}

@@ -22,7 +22,7 @@ from export.config import ExportConfig
 from export.errors import ExportError
 from runtime.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = 8
 # Small parity sets keep the tests fast; the batch sizes are the real ones.
 FAST = dict(n_random=1000, per_count=2, allow_inexact=True)
