@@ -28,6 +28,7 @@ from bench.environments import markdown as environments_markdown
 from bench.variants import bench_variants
 from bench.variants import markdown as variants_markdown
 from bench.harness import compile_runtime, machine, rate, run_command, spread, write_bits_file
+from bench.overhead import bench_overhead
 from bench.targets import markdown, summarise
 from bench.versus_tf import (bench_commands, bench_cpu_limit, bench_latency, bench_memory,
                              bench_stages, bench_throughput)
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{results['cpu_limit']['sequences_per_s'] / 1e6:.2f} M sequences/s", flush=True)
         print("single-string latency", flush=True)
         results["latency"] = bench_latency(model_dir)
+        print("single-call overhead over raw LiteRT", flush=True)
+        results["overhead"] = bench_overhead(model_dir)
         compile_runtime()
         print("end to end, 1,000,000 lines", flush=True)
         big = tmp / "bits_1M.txt"

@@ -17,6 +17,7 @@ TARGET_COLD_VS_TF = 10
 TARGET_LATENCY_US = 20
 TARGET_MEMORY_GROWTH = 1.10     # peak RSS for 10M lines / for 100k lines
 TARGET_EXPORT_S = 60
+TARGET_OVERHEAD = 1.3            # one call through the runtime / the raw engine's own calls
 
 
 def verdict(value: float, target: float, higher_is_better: bool) -> str:
@@ -51,6 +52,7 @@ def summarise(r: dict) -> list[tuple[str, str, str, str]]:
     lat = r["latency"]["runtime (default)"]
     rows.append(("single-string latency (median / p99)", f"{lat['median_us']:.1f} / {lat['p99_us']:.1f} us",
                  f"<= {TARGET_LATENCY_US} us", verdict(lat["median_us"], TARGET_LATENCY_US, False)))
+    rows += overhead_rows(r.get("overhead"))
     e2e = r["end_to_end"]["wall_s"]
     rt, tf_ = e2e["runtime.predict"]["median"], e2e["tensorflow script"]["median"]
     rows.append(("end to end, 1,000,000 lines", f"{rt:.3f} s (TF {tf_:.2f} s)",
@@ -109,3 +111,13 @@ def markdown(r: dict, rows) -> str:
             f"{krate(s['per_cpu_s']['median'])}/cpu-s"
             for s in row.values()) + " |")
     return "\n".join(lines) + "\n"
+
+
+def overhead_rows(overhead: dict | None) -> list[tuple[str, str, str, str]]:
+    """The runtime's single-call cost over raw LiteRT (``bench.overhead``), one row per path."""
+    if not overhead:
+        return []
+    raw = overhead["raw litert"]["median"]
+    return [(f"  {name} vs raw LiteRT ({raw:.1f} us)", f"{overhead[name]['median']:.1f} us ({ratio:.2f}x)",
+             f"<= {TARGET_OVERHEAD}x", verdict(ratio, TARGET_OVERHEAD, False))
+            for name, ratio in overhead["ratio"].items()]

@@ -137,3 +137,31 @@ def test_environment_sizes_are_the_files_under_them(tmp_path):
     table = environments_markdown({".venv-tflite": {"what": "tflite extra", "size_mb": 61.2,
                                                     "cold_start_s": 0.1234, "peak_rss_mb": 40.4}})
     assert "| `.venv-tflite` | tflite extra | 61 MB | 0.123 s | 40 MB |" in table
+
+
+def test_overhead_is_each_path_over_the_raw_engine_in_the_same_run():
+    from bench.overhead import per_call_us, summarise_overhead
+    from bench.targets import overhead_rows
+
+    samples = {"raw litert": [40.0, 38.0, 42.0], "runtime, one string": [52.0, 50.0, 60.0],
+               "runtime, one-row array": [120.0, 118.0, 121.0]}
+    result = summarise_overhead(samples)
+    assert result["raw litert"]["median"] == 40.0
+    assert result["ratio"] == {"runtime, one string": 1.3, "runtime, one-row array": 3.0}
+    rows = {name.strip(): (value, target, outcome) for name, value, target, outcome in overhead_rows(result)}
+    assert rows["runtime, one string vs raw LiteRT (40.0 us)"] == ("52.0 us (1.30x)", "<= 1.3x", "met")
+    assert rows["runtime, one-row array vs raw LiteRT (40.0 us)"][2] == "missed (2.31x off)"
+    assert overhead_rows(None) == []
+
+    calls = []
+    timed = per_call_us({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2, n=3)
+    assert [len(v) for v in timed.values()] == [2, 2] and all(t >= 0 for v in timed.values() for t in v)
+    assert calls == ["a"] * 3 + ["b"] * 3 + (["a"] * 3 + ["b"] * 3) * 2  # warm-up, then interleaved
+
+
+def test_the_summary_carries_the_overhead_rows():
+    results = _results(2.4e6, 2.4e6)
+    results["overhead"] = {"raw litert": spread([40.0]), "runtime, one string": spread([44.0]),
+                           "ratio": {"runtime, one string": 1.1}}
+    names = [name.strip() for name, *_ in summarise(results)]
+    assert "runtime, one string vs raw LiteRT (40.0 us)" in names
