@@ -163,7 +163,7 @@ class Predictor:
         caller handles one. Closing the generator early stops the work in flight.
         """
         from .lines import read_batches
-        from .parallel import pipeline
+        from .pipeline import pipeline
 
         return pipeline(read_batches(stream, name, self.n_bits), self)
 

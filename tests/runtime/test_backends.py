@@ -285,7 +285,7 @@ def test_predict_stream_order_and_errors():
     import io
 
     from runtime.lines import read_batches
-    from runtime.parallel import pipeline
+    from runtime.pipeline import pipeline
 
     rows = [b"1" * (i % 51) or b"0" for i in range(5000)]
     data = b"\n".join(rows) + b"\nx1\n" + b"1\n" * 10
