@@ -96,13 +96,11 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    versions = {"python": platform.python_version()}
-    for name in ("numpy", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "tf2onnx", "ray", "pyarrow"):
-        try:
-            from importlib.metadata import version
-            versions[name] = version(name.replace("_", "-"))
-        except Exception:
-            pass
+    from runtime.versions import versions as installed
+
+    found = installed(("numpy", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "tf2onnx", "ray",
+                       "pyarrow"))
+    versions = {name: value for name, value in found.items() if value is not None}
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
             "load_average_at_start": os.getloadavg()}
 

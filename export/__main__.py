@@ -35,13 +35,13 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    from .variants import PRECISIONS
+    from .variants import VARIANTS
 
-    names = PRECISIONS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [n for n in names if n not in PRECISIONS]
+    names = VARIANTS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown variant {', '.join(map(repr, unknown))}; "
-                                         f"choose from {', '.join(PRECISIONS)} or all")
+                                         f"choose from {', '.join(VARIANTS)} or all")
     return names
 
 

@@ -56,7 +56,7 @@ class ExportConfig:
     soak: int = 0
     # Seed of the soak's strings; None draws a fresh one (recorded in the manifest).
     soak_seed: int | None = None
-    # Reduced-precision variants to build and gate (export.variants.PRECISIONS).
+    # Reduced-precision variants to build and gate (export.variants.VARIANTS).
     variants: tuple[str, ...] = ()
     # A variant is published only if every string it is checked on is won by this much.
     variant_min_gap: float = 0.25
@@ -77,12 +77,12 @@ class ExportConfig:
         if self.onnx_graph not in ("auto", *GRAPH_FORMS):
             problems.append(f"onnx-graph must be one of auto, {', '.join(GRAPH_FORMS)}, "
                             f"got {self.onnx_graph!r}")
-        from .variants import PRECISIONS
+        from .variants import VARIANTS
 
         variants = tuple(dict.fromkeys(self.variants))
-        unknown = [v for v in variants if v not in PRECISIONS]
+        unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
-            problems.append(f"variants must be among {', '.join(PRECISIONS)} (or all), "
+            problems.append(f"variants must be among {', '.join(VARIANTS)} (or all), "
                             f"got {', '.join(map(repr, unknown))}")
         object.__setattr__(self, "variants", variants)
         if not isinstance(self.variant_min_gap, (int, float)) or self.variant_min_gap < 0:

@@ -22,9 +22,7 @@ reading a manifest back with its hashes checked (``verify_artifacts``).
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
-import platform
 from pathlib import Path
 
 from train.report import sha256_of
@@ -54,13 +52,9 @@ _DISTRIBUTIONS = ("parity-edge", "numpy", "tensorflow", "keras", "tf2onnx", "onn
 
 def versions() -> dict:
     """Python and the installed versions of the libraries the export used."""
-    found = {"python": platform.python_version()}
-    for name in _DISTRIBUTIONS:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    from runtime.versions import versions as installed
+
+    return installed(_DISTRIBUTIONS)
 
 
 def producer() -> str:

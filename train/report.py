@@ -63,15 +63,10 @@ def write_json(path: Path | str, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def library_versions() -> dict[str, str]:
-    import keras
-    import matplotlib
-    import numpy
-    import tensorflow
+def library_versions() -> dict[str, str | None]:
+    from runtime.versions import versions
 
-    return {"python": platform.python_version(), "numpy": numpy.__version__,
-            "tensorflow": tensorflow.__version__, "keras": keras.__version__,
-            "matplotlib": matplotlib.__version__, "platform": platform.platform()}
+    return {**versions(("numpy", "tensorflow", "keras", "matplotlib")), "platform": platform.platform()}
 
 
 def machine() -> dict:
