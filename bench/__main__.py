@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(text)
-    os.replace(tmp_path, path)
+    from runtime.files import write_atomically
+
+    write_atomically(path, text.encode())
 
 
 def main_batch(model_dir: Path) -> int:

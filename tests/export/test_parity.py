@@ -9,30 +9,11 @@ import numpy as np
 import pytest
 
 from export.parity import ATOL, RTOL, check_parity, parity_inputs
-from runtime.backends import Backend
 from runtime.errors import ModelError
 from train.data import count_ones
+from conftest import FakeBackend
 
 N_BITS = 50
-
-
-class FakeBackend(Backend):
-    """Logits that peak at the true count, plus whatever ``distort`` adds."""
-
-    def __init__(self, name="fake", distort=None):
-        super().__init__(f"<{name}>")
-        self.name = name
-        self.n_bits, self.n_classes = N_BITS, N_BITS + 1
-        self.distort = distort
-        self.calls: list[int] = []
-
-    def _predict(self, inputs):
-        self.calls.append(len(inputs))
-        counts = inputs[:, :, 0].sum(axis=1).astype(int)
-        logits = -np.abs(np.arange(self.n_classes)[None, :] - counts[:, None]).astype(np.float32)
-        if self.distort is not None:
-            logits = self.distort(logits, counts).astype(np.float32)
-        return logits
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +32,12 @@ def test_inputs_cover_every_count_and_the_edge_cases(sets):
 
 
 def test_identical_candidates_pass_at_every_batch_size(sets):
-    tflite = FakeBackend("tflite")
-    result = check_parity(FakeBackend("keras"), {"tflite": lambda: tflite, "onnx": lambda: FakeBackend("onnx")},
+    tflite = FakeBackend(name="tflite")
+    result = check_parity(FakeBackend(name="keras"), {"tflite": lambda: tflite, "onnx": lambda: FakeBackend(name="onnx")},
                           sets, batch_sizes=(1, 7, 256, 4096))
     assert result and result.passed
-    assert max(tflite.calls) == sum(len(v) for v in sets.values()) and 1 in tflite.calls and 7 in tflite.calls
+    sizes = [shape[0] for shape in tflite.calls]
+    assert max(sizes) == sum(len(v) for v in sets.values()) and 1 in sizes and 7 in sizes
     comp = result.comparisons[0]
     assert comp.max_abs_diff == 0.0 and comp.count_agreement == 1.0 and comp.count_accuracy == 1.0
     assert comp.min_reference_gap == 1.0
@@ -65,13 +47,13 @@ def test_identical_candidates_pass_at_every_batch_size(sets):
 
 def test_small_noise_within_atol_passes(sets):
     noise = lambda logits, counts: logits + ATOL / 2
-    assert check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", noise)}, sets, (256,))
+    assert check_parity(FakeBackend(name="keras"), {"onnx": lambda: FakeBackend(name="onnx", distort=noise)}, sets, (256,))
 
 
 def test_difference_above_tolerance_fails_even_when_counts_agree(sets):
     # The fake's rows reach |logit| 50 at most: the tolerance is at most ATOL + 50 * RTOL.
     shift = lambda logits, counts: logits + 3 * (ATOL + 50 * RTOL)
-    result = check_parity(FakeBackend("keras"), {"onnx": lambda: FakeBackend("onnx", shift)}, sets, (7, 256))
+    result = check_parity(FakeBackend(name="keras"), {"onnx": lambda: FakeBackend(name="onnx", distort=shift)}, sets, (7, 256))
     assert not result
     comp = result.comparisons[0]
     assert comp.count_agreement == 1.0 and comp.tolerance_used > 2.9
@@ -84,11 +66,11 @@ def test_tolerance_scales_with_the_rows_largest_logit(sets):
     # when it is small beside the row's scale, and fails under a plain absolute limit.
     big = lambda logits, counts: 1000 * logits
     noisy = lambda logits, counts: 1000 * logits * (1 + 2e-7)
-    loaders = {"tflite": lambda: FakeBackend("tflite", noisy)}
-    result = check_parity(FakeBackend("keras", big), loaders, sets, (256,))
+    loaders = {"tflite": lambda: FakeBackend(name="tflite", distort=noisy)}
+    result = check_parity(FakeBackend(name="keras", distort=big), loaders, sets, (256,))
     comp = result.comparisons[0]
     assert result and comp.max_abs_diff > ATOL and 1e-7 < comp.max_scaled_diff < 1e-6
-    assert not check_parity(FakeBackend("keras", big), loaders, sets, (256,), rtol=0.0)
+    assert not check_parity(FakeBackend(name="keras", distort=big), loaders, sets, (256,), rtol=0.0)
 
 
 def test_a_flipped_count_fails_and_is_shown(sets):
@@ -97,7 +79,7 @@ def test_a_flipped_count_fails_and_is_shown(sets):
         logits[counts == 0, 1] = 1.0  # says 1 where the reference says 0
         return logits
 
-    result = check_parity(FakeBackend("keras"), {"tflite": lambda: FakeBackend("tflite", flip_all_zeros)},
+    result = check_parity(FakeBackend(name="keras"), {"tflite": lambda: FakeBackend(name="tflite", distort=flip_all_zeros)},
                           sets, (1, 4096))
     assert not result
     comp = result.comparisons[0]
@@ -110,7 +92,7 @@ def test_a_candidate_that_cannot_load_fails_with_its_message(sets):
     def load():
         raise ModelError("model.tflite: LiteRT cannot load the model: bad magic")
 
-    result = check_parity(FakeBackend("keras"), {"tflite": load, "onnx": lambda: FakeBackend("onnx")}, sets, (256,))
+    result = check_parity(FakeBackend(name="keras"), {"tflite": load, "onnx": lambda: FakeBackend(name="onnx")}, sets, (256,))
     assert not result
     failed, passed = result.comparisons[:2]
     assert "bad magic" in failed.line() and not failed.passed and passed.passed

@@ -91,11 +91,10 @@ def test_replace_atomically_keeps_the_old_file_when_writing_fails(tmp_path, monk
     target = tmp_path / "parity_report.failed.json"
     target.write_text("old")
 
-    def full_disk(path, data):
-        Path(path).write_bytes(data[:3])
+    def full_disk(fd):  # the data written so far is not on disk: the write fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("export.publish.write_file", full_disk)
+    monkeypatch.setattr("runtime.files.os.fsync", full_disk)
     with pytest.raises(OSError):
         replace_atomically(target, {"passed": False})
     assert target.read_text() == "old"

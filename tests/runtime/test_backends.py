@@ -7,30 +7,14 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.backends import BACKENDS, Backend, OnnxBackend, TFLiteBackend, open_backend
+from runtime.backends import BACKENDS, OnnxBackend, TFLiteBackend, open_backend
 from runtime.bits import parse_bits
 from runtime.predictor import Predictor
+from conftest import FakeBackend
 
 pytestmark = pytest.mark.runtime
 
 MODEL = Path(runtime.__file__).parent / "model"
-
-
-class CountingBackend(Backend):
-    """Exact logits from the true count; records the batch sizes it was called with."""
-
-    name = "fake"
-
-    def __init__(self, n_bits=50):
-        super().__init__("<fake>")
-        self.n_bits, self.n_classes = n_bits, n_bits + 1
-        self.calls = []
-
-    def _predict(self, inputs):
-        self.calls.append(inputs.shape)
-        assert inputs.dtype == np.float32 and inputs.shape[1:] == (self.n_bits, 1)
-        counts = inputs[:, :, 0].sum(axis=1).astype(int)
-        return np.eye(self.n_classes, dtype=np.float32)[counts]
 
 
 def test_registry():
@@ -39,7 +23,7 @@ def test_registry():
 
 
 def test_zero_rows_never_reach_the_hook():
-    backend = CountingBackend()
+    backend = FakeBackend()
     logits = backend.predict(np.zeros((0, 50), np.uint8))
     assert logits.shape == (0, 51) and logits.dtype == np.float32
     assert backend.calls == []
@@ -48,14 +32,14 @@ def test_zero_rows_never_reach_the_hook():
 @pytest.mark.parametrize("bits", [np.zeros((3, 49), np.uint8), np.zeros((3, 50, 1), np.uint8),
                                   np.zeros((3, 50), np.float32), np.full((1, 50), 2, np.uint8)])
 def test_public_method_checks_before_the_hook(bits):
-    backend = CountingBackend()
+    backend = FakeBackend()
     with pytest.raises(runtime.InputError):
         backend.predict(bits)
     assert backend.calls == []
 
 
 def test_bad_logits_are_a_model_error():
-    class Broken(CountingBackend):
+    class Broken(FakeBackend):
         def _predict(self, inputs):
             out = super()._predict(inputs)
             out[0, 0] = np.nan
@@ -68,7 +52,7 @@ def test_bad_logits_are_a_model_error():
 @pytest.mark.parametrize("n_bits", [50, 8])
 def test_windows_are_exact_for_any_length(n_bits):
     rng = np.random.default_rng(0)
-    predictor = Predictor(CountingBackend(n_bits), batch_size=5)
+    predictor = Predictor(FakeBackend(n_bits), batch_size=5)
     for low, high in [(1, n_bits), (n_bits, n_bits), (1, 5 * n_bits), (4 * n_bits, 9 * n_bits)]:
         items = ["".join(map(str, rng.integers(0, 2, k))) for k in rng.integers(low, high + 1, 200)]
         assert predictor.predict(items).counts.tolist() == [s.count("1") for s in items]
@@ -87,7 +71,7 @@ def test_short_strings_are_left_padded_and_long_ones_chunked():
 
 
 def test_batching_bounds_each_call():
-    backend = CountingBackend()
+    backend = FakeBackend()
     Predictor(backend, batch_size=64).predict(np.ones((1000, 120), np.uint8))
     sizes = [shape[0] for shape in backend.calls]
     assert sum(sizes) == 3000 and max(sizes) == 64
@@ -123,8 +107,8 @@ def test_unknown_backend_name():
 
 # --- parallel batches ------------------------------------------------------------------
 
-class SlowCountingBackend(CountingBackend):
-    """CountingBackend whose batches take uneven times, so threads finish out of order;
+class SlowFakeBackend(FakeBackend):
+    """FakeBackend whose batches take uneven times, so threads finish out of order;
     records the thread that ran each batch."""
 
     def __init__(self, n_bits=50, fail_on=()):
@@ -154,7 +138,7 @@ def ramp_bits(n, n_bits=50):
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_parallel_batches_keep_input_order(threads):
     bits, ones = ramp_bits(1000)
-    backend = SlowCountingBackend()
+    backend = SlowFakeBackend()
     result = Predictor(backend, batch_size=16, threads=threads).predict(bits)
     np.testing.assert_array_equal(result.counts, ones)
     np.testing.assert_array_equal(result.parities, ones % 2)
@@ -165,7 +149,7 @@ def test_parallel_batches_keep_input_order(threads):
 def test_threads_do_not_change_the_batches():
     """Same batches, hence the same numbers, whatever the number of threads."""
     bits, _ = ramp_bits(777)
-    one, many = CountingBackend(), SlowCountingBackend()
+    one, many = FakeBackend(), SlowFakeBackend()
     Predictor(one, batch_size=50, threads=1).predict(bits)
     Predictor(many, batch_size=50, threads=8).predict(bits)
     assert sorted(one.calls) == sorted(many.calls)
@@ -174,7 +158,7 @@ def test_threads_do_not_change_the_batches():
 def test_one_batch_runs_on_the_calling_thread():
     import threading
 
-    backend = SlowCountingBackend()
+    backend = SlowFakeBackend()
     predictor = Predictor(backend, batch_size=64, threads=4)
     predictor.predict(np.ones((64, 50), np.uint8))
     predictor.predict(["1" * 50])
@@ -185,7 +169,7 @@ def test_one_batch_runs_on_the_calling_thread():
 def test_the_error_is_the_first_failing_batch():
     """With batches failing on several threads, the error is the one a single thread meets first."""
     bits, _ = ramp_bits(51 * 10)  # batch k (of 17 rows) starts with (17 * k) % 51 ones
-    backend = SlowCountingBackend(fail_on={17, 34})  # batches 1, 2, 4, 5, 7, ...
+    backend = SlowFakeBackend(fail_on={17, 34})  # batches 1, 2, 4, 5, 7, ...
     for threads in (1, 4):
         with pytest.raises(runtime.ModelError, match="starting with 17 ones"):
             Predictor(backend, batch_size=17, threads=threads).predict(bits)
@@ -193,7 +177,7 @@ def test_the_error_is_the_first_failing_batch():
 
 def test_submit_gives_a_future_of_the_result():
     bits, ones = ramp_bits(500)
-    predictor = Predictor(SlowCountingBackend(), batch_size=32, threads=3)
+    predictor = Predictor(SlowFakeBackend(), batch_size=32, threads=3)
     futures = [predictor.submit(bits), predictor.submit(["1", "01" * 40]), predictor.submit([])]
     np.testing.assert_array_equal(futures[0].result(timeout=60).counts, ones)
     assert futures[1].result(timeout=60).counts.tolist() == [1, 40]
@@ -201,14 +185,14 @@ def test_submit_gives_a_future_of_the_result():
 
 
 def test_submit_checks_input_at_once():
-    predictor = Predictor(SlowCountingBackend(), batch_size=32, threads=2)
+    predictor = Predictor(SlowFakeBackend(), batch_size=32, threads=2)
     with pytest.raises(runtime.InputError, match="item 1, position 0"):
         predictor.submit(["0", "x"])
 
 
 def test_submit_reports_model_errors_through_the_future():
     bits, _ = ramp_bits(51 * 4)
-    predictor = Predictor(SlowCountingBackend(fail_on={17}), batch_size=17, threads=2)
+    predictor = Predictor(SlowFakeBackend(fail_on={17}), batch_size=17, threads=2)
     future = predictor.submit(bits)
     with pytest.raises(runtime.ModelError, match="starting with 17 ones"):
         future.result(timeout=60)
@@ -219,7 +203,7 @@ def test_cancel_stops_the_remaining_batches():
 
     release = threading.Event()
 
-    class Blocking(CountingBackend):
+    class Blocking(FakeBackend):
         def _predict(self, inputs):
             release.wait(timeout=60)
             return super()._predict(inputs)
@@ -238,14 +222,14 @@ def test_cancel_stops_the_remaining_batches():
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
 def test_bad_threads_are_a_usage_error(threads):
     with pytest.raises(runtime.UsageError, match="threads must be a positive integer"):
-        Predictor(CountingBackend(), threads=threads)
+        Predictor(FakeBackend(), threads=threads)
 
 
 def test_defaults_come_from_the_backend_and_the_cpu():
     from runtime.predictor import default_threads
 
-    predictor = Predictor(CountingBackend())
-    assert predictor.batch_size == CountingBackend.default_batch_size
+    predictor = Predictor(FakeBackend())
+    assert predictor.batch_size == FakeBackend.default_batch_size
     assert predictor.threads == default_threads() >= 1
     assert TFLiteBackend.default_batch_size > 0 and OnnxBackend.default_batch_size > 0
 
@@ -253,9 +237,9 @@ def test_defaults_come_from_the_backend_and_the_cpu():
 def test_single_string_fast_path_agrees_with_the_general_one():
     from runtime.bits import one_window
 
-    predictor = Predictor(CountingBackend(), batch_size=4, threads=1)
+    predictor = Predictor(FakeBackend(), batch_size=4, threads=1)
     for item in ["1" * 50, "0" * 50, "01" * 25]:
-        assert one_window(item, 50) is not None
+        assert one_window(item, 50).tolist() == [[int(c) for c in item]]  # the fast path taken
         assert predictor.predict([item]).counts.tolist() == [item.count("1")]
     for item in ["1" * 49, "1" * 51, "1" * 49 + "x", "1" * 49 + "１", "1" * 49 + "\n", b"1" * 50, 5]:
         assert one_window(item, 50) is None
@@ -289,7 +273,7 @@ def test_predict_stream_order_and_errors():
 
     rows = [b"1" * (i % 51) or b"0" for i in range(5000)]
     data = b"\n".join(rows) + b"\nx1\n" + b"1\n" * 10
-    predictor = Predictor(SlowCountingBackend(), batch_size=64, threads=3)
+    predictor = Predictor(SlowFakeBackend(), batch_size=64, threads=3)
     got = []
     with pytest.raises(runtime.InputError, match=":5001:1: invalid character 'x'"):
         for batch, result in predictor.predict_stream(io.BytesIO(data), "<x>"):
@@ -298,7 +282,7 @@ def test_predict_stream_order_and_errors():
     assert got == [i % 51 for i in range(5000)]
 
     # Inference fails on one batch: the batches before it come out, then the error.
-    predictor = Predictor(SlowCountingBackend(fail_on={50}), batch_size=64, threads=3)
+    predictor = Predictor(SlowFakeBackend(fail_on={50}), batch_size=64, threads=3)
     data = b"".join(b"1" * 50 + b"\n" if i == 3000 else b"1\n" for i in range(6000))
     got = []
     with pytest.raises(runtime.ModelError):
@@ -306,3 +290,14 @@ def test_predict_stream_order_and_errors():
                                       predictor):
             got += result.counts.tolist()
     assert got == [1] * 3000  # the three blocks before the failing one
+
+
+def test_load_takes_an_opened_backend_as_it_is():
+    backend = FakeBackend(8)
+    predictor = runtime.load(backend, batch_size=2, threads=1)
+    assert predictor.backend is backend and predictor.manifest is None
+    assert predictor.predict(["0110", "1" * 12]).counts.tolist() == [2, 12]
+    assert [shape[0] for shape in backend.calls] == [2, 1]  # 3 windows, 2 per call
+    for wrong in ({"backend": "onnx"}, {"precision": "int8"}, {"num_threads": 2}):
+        with pytest.raises(runtime.UsageError, match="an opened backend is used as it is"):
+            runtime.load(backend, **wrong)

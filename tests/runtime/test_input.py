@@ -9,33 +9,12 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.backends import Backend
 from runtime.predictor import Predictor
+from conftest import FakeBackend
 
 pytestmark = pytest.mark.runtime
 
 MODEL = Path(runtime.__file__).parent / "model"
-
-
-class RecordingBackend(Backend):
-    """Exact logits from the true count; records the largest input value it was given."""
-
-    name = "recording"
-
-    def __init__(self, n_bits=50, gate=None):
-        super().__init__("<recording>")
-        self.n_bits, self.n_classes = n_bits, n_bits + 1
-        self.largest = 0.0
-        self.rows = 0
-        self.gate = gate
-
-    def _predict(self, inputs):
-        if self.gate is not None:
-            self.gate.wait(timeout=60)
-        self.largest = max(self.largest, float(inputs.max()))
-        self.rows += len(inputs)
-        counts = np.clip(inputs[:, :, 0].sum(axis=1).astype(int), 0, self.n_bits)
-        return np.eye(self.n_classes, dtype=np.float32)[counts]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +101,7 @@ def test_an_array_changed_after_submit_never_reaches_the_model_unchecked():
     """submit checks the input at once; the array may change before its batches run. What the
     model reads is the copy that was checked."""
     gate = threading.Event()
-    backend = RecordingBackend(gate=gate)
+    backend = FakeBackend(gate=gate)
     predictor = Predictor(backend, batch_size=10, threads=2)
     bits = np.ones((200, 50), np.uint8)
     future = predictor.submit(bits)
@@ -138,7 +117,7 @@ def test_a_chunk_changed_after_the_check_is_checked_again():
     from runtime.limits import CHUNK_ITEMS
 
     gate = threading.Event()
-    backend = RecordingBackend(gate=gate)
+    backend = FakeBackend(gate=gate)
     predictor = Predictor(backend, batch_size=1000, threads=2)
     bits = np.ones((3 * CHUNK_ITEMS, 1), np.uint8)
     future = predictor.submit(bits)
@@ -157,7 +136,7 @@ def test_chunked_input_gives_the_same_counts_as_one_piece():
     from runtime.limits import CHUNK_CHARS, CHUNK_ITEMS
 
     rng = np.random.default_rng(3)
-    predictor = Predictor(RecordingBackend(), batch_size=512, threads=3)
+    predictor = Predictor(FakeBackend(), batch_size=512, threads=3)
     lengths = rng.integers(1, 130, 2 * CHUNK_CHARS // 64)
     strings = ["".join("1" if b else "0" for b in rng.integers(0, 2, k)) for k in lengths[:2000]]
     strings = strings * (len(lengths) // 2000)
@@ -176,7 +155,7 @@ def test_chunked_input_gives_the_same_counts_as_one_piece():
 
 def test_a_list_changed_after_submit_changes_nothing():
     gate = threading.Event()
-    predictor = Predictor(RecordingBackend(gate=gate), batch_size=4, threads=2)
+    predictor = Predictor(FakeBackend(gate=gate), batch_size=4, threads=2)
     strings = ["1" * k for k in range(1, 40)]
     future = predictor.submit(strings)
     strings.clear()
@@ -190,7 +169,7 @@ def test_memory_for_ragged_input_stays_bounded():
     input at once took about 1,600 bytes per string of ~75 bits."""
     import tracemalloc
 
-    predictor = Predictor(RecordingBackend(), batch_size=512, threads=1)
+    predictor = Predictor(FakeBackend(), batch_size=512, threads=1)
     rng = np.random.default_rng(4)
     pool = "".join(map(str, rng.integers(0, 2, 100_000)))
     peaks = {}
