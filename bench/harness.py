@@ -51,7 +51,7 @@ def interleaved(contenders: dict, rounds: int = ROUNDS) -> dict[str, list]:
 
 # Each command is started by this launcher, a fresh and small Python process. A child's
 # peak RSS (ru_maxrss) counts the memory of the process it was forked from, and this
-# benchmark holds TensorFlow (~800 MB): started from here, every command would read ~800 MB.
+# benchmark holds TensorFlow: started from here, every command would read as much as it.
 _LAUNCHER = """
 import os, sys, time
 argv = sys.argv[1:]

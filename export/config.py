@@ -15,14 +15,9 @@ __all__ = ["ExportConfig", "GRAPH_FORMS", "ONNX_GRAPH_FOR_CELL", "DEFAULT_BATCH_
 # unrolled: the recurrent form needs Flex ops there.
 GRAPH_FORMS = ("unrolled", "recurrent")
 
-# The faster form per cell, both exact (identical logits). Measured with onnxruntime 1.32 on
-# 2 shared CPU cores, 24 units, sequences/s at batch 1 / 256 / 4096 (best of several runs;
-# other jobs were running, so only the ratios mean much):
-#   rnn   unrolled  7.7k / 255k / 354-592k    Loop  3.3k / 148k / 231k
-#   gru   unrolled  2.4k /  80k /  71k        Loop  1.3k /  41k /  60k
-#   lstm  unrolled  3.0k /  47k /  57-207k    LSTM op 26.5k / 45k / 65-151k
-# The unrolled Loop-free graph wins for SimpleRNN and GRU; for LSTM the native operator is
-# 9x faster on single strings and level on large batches.
+# The faster form per cell, both exact (identical logits): the unrolled Loop-free graph
+# wins for SimpleRNN and GRU at every batch size; for LSTM the native operator is far
+# faster on single strings and level on large batches.
 ONNX_GRAPH_FOR_CELL = {"rnn": "unrolled", "gru": "unrolled", "lstm": "recurrent"}
 
 # The batch sizes the parity check runs every candidate at: a single string, an odd size

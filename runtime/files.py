@@ -89,8 +89,8 @@ def as_path(model: Any) -> str:
 def sha256(data: bytes):
     """A sha256 hash of ``data``, by CPython's built-in implementation when it has one.
 
-    ``import hashlib`` loads OpenSSL first, about 3 ms of a command-line cold start of
-    ~0.1 s, to hash one file of some 50 KB; the result is the same.
+    ``import hashlib`` loads OpenSSL first, a visible share of a command line's cold start
+    to hash one small file; the result is the same.
     """
     try:
         from _sha2 import sha256  # Python 3.12+

@@ -28,9 +28,9 @@ from .errors import InputError
 __all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "LineBlock", "read_batches", "read_lines"]
 
 #: Bytes read at a time (about 20,000 lines of 50 bits). Small enough that the blocks in
-#: flight (one read, one running, one written) stay a few MB: with 4 MB blocks, peak memory
-#: for 10M lines was 1.2x that for 100k lines (which never reach the steady state), with
-#: 1 MB blocks 1.04x; large enough that per-block costs do not show.
+#: flight (one read, one running, one written) keep peak memory flat whatever the input's
+#: length (larger blocks made it grow; the benchmark's memory row checks it); large enough
+#: that per-block costs do not show.
 BLOCK_SIZE = 1 << 20
 #: Lines per batch at most, which bounds the windows built at a time (short lines are
 #: padded to the model's 50 bits).

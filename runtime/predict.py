@@ -77,7 +77,7 @@ exit status:
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, told the terminal's width: left to find it, argparse imports
-    shutil (and with it the compression modules), ~2 ms of a ~0.1 s cold start."""
+    shutil (and with it the compression modules), a visible share of a cold start."""
 
     def __init__(self, prog: str, *args, **kwargs):
         if not args and "width" not in kwargs:

@@ -246,7 +246,7 @@ class Predictor:
     def _executor(self):
         with self._pool_lock:
             if self._pool is None:
-                # Imported here: a one-line input never needs it (it costs ~5 ms to import).
+                # Imported here: a one-line input never needs it, and its import is slow.
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="runtime-predict")

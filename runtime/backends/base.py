@@ -132,7 +132,7 @@ class Backend:
                              f"expected {[n, self.n_classes]}")
         if logits.dtype != _FLOAT32:
             raise ModelError(f"{self.path}: model returned {logits.dtype} logits, expected float32")
-        if np.count_nonzero(np.isfinite(logits)) != logits.size:  # .all() costs 0.6 us more a call
+        if np.count_nonzero(np.isfinite(logits)) != logits.size:  # cheaper a call than .all()
             raise ModelError(f"{self.path}: model returned non-finite logits (damaged model?)")
         return logits
 

@@ -70,10 +70,9 @@ class OnnxBackend(Backend):
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only; warnings would go to stderr
         # The model's operators are tiny (one recurrent step at a time): splitting them over
-        # threads cost more than it saved (2 threads ran at 0.4-0.7x the speed of 1 on a
-        # 2-core CPU), and spinning worker threads steal the CPU from everything else.
-        # Graph optimisation levels (none to all) and the parallel execution mode ran
-        # within 8% of each other, inside the noise: onnxruntime's defaults stay.
+        # threads cost more than it saved (2 threads ran slower than 1), and spinning worker
+        # threads steal the CPU from everything else. Graph optimisation levels and the
+        # parallel execution mode made no difference beyond the noise: the defaults stay.
         options.intra_op_num_threads = self.num_threads or 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

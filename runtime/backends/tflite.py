@@ -139,7 +139,7 @@ class TFLiteBackend(Backend):
     def _new_slot(self) -> list:
         try:
             # One thread per interpreter: XNNPACK's threads only synchronise on every one
-            # of the ~150 tiny operators (2 threads ran at 0.4-0.9x the speed of 1).
+            # of the model's many tiny operators (2 threads ran slower than 1).
             def create():
                 made = self._litert.Interpreter(model_content=self._content,
                                                 num_threads=self.num_threads or 1)

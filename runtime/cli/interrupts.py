@@ -24,7 +24,7 @@ import os
 
 try:
     # The C module under ``signal``: importing ``signal`` itself first imports enum, some
-    # 20 ms of a cold start during which a Ctrl-C would still raise KeyboardInterrupt.
+    # a stretch of the cold start during which a Ctrl-C would still raise KeyboardInterrupt.
     import _signal as signal
 except ImportError:  # not CPython
     import signal

@@ -230,7 +230,7 @@ def _create_beside(directory: str, base: str) -> tuple[str, int]:
     """Create a new, private temporary file ``.<base>.<random>.tmp`` in ``directory``.
 
     What ``tempfile.mkstemp`` does, without its imports (shutil, random and the
-    compression modules cost ~3 ms of a ~0.1 s cold start).
+    compression modules, a visible share of a cold start).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
