@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bits import invalid_value
 from ..errors import InputError, ModelError, UsageError
 from ..files import read_regular
 from ..limits import MAX_ARTIFACT_BYTES, MAX_THREADS, check_count
@@ -109,13 +110,12 @@ class Backend:
         if bits.shape[0] == 0:
             # LiteRT crashes on a zero-row batch: never hand it one.
             return np.empty((0, self.n_classes), np.float32)
-        if bits.dtype != np.bool_ and (bits.max() > 1 or (bits.dtype.kind == "i" and bits.min() < 0)):
-            bad = (bits != 0) & (bits != 1)
-            if bad.any():
-                item, position = (int(i) for i in np.argwhere(bad)[0])
-                raise InputError(
-                    f"item {item}, position {position}: bit value {bits[item, position]}; expected 0 or 1",
-                    item=item, position=position)
+        found = invalid_value(bits)
+        if found is not None:
+            item, position = found
+            raise InputError(
+                f"item {item}, position {position}: bit value {bits[item, position]}; expected 0 or 1",
+                item=item, position=position)
         return self._run(bits)
 
     def _run(self, bits: np.ndarray) -> np.ndarray:

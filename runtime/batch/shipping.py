@@ -27,8 +27,6 @@ from ..manifest import MANIFEST_NAME, read_manifest
 
 __all__ = ["ModelBytes", "CountOnes", "count_column"]
 
-_ZERO = 0x30
-
 
 @dataclass(frozen=True)
 class ModelBytes:
@@ -136,7 +134,7 @@ def count_column(predictor, table, column: str) -> np.ndarray:
     """
     import pyarrow as pa
 
-    from ..bits import windows_from_ragged, windows_from_rows
+    from ..bits import char_bits, windows_from_ragged, windows_from_rows
 
     if column not in table.column_names:
         raise UsageError(f"no column {column!r} of bit strings in the dataset "
@@ -163,8 +161,7 @@ def count_column(predictor, table, column: str) -> np.ndarray:
                          item=int(empty[0]))
     chars = np.frombuffer(data_buffer, np.uint8)
     first, last = int(offsets[0]), int(offsets[-1])
-    bits = chars[first:last] - np.uint8(_ZERO)
-    bad = bits > 1  # uint8 wraps: everything below '0' becomes large
+    bits, bad = char_bits(chars[first:last])
     if bad.any():
         _raise_bad_value(column, values, offsets, first + int(bad.argmax()), chars)
     starts = offsets[:-1] - first
