@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,22 +73,18 @@ def _native_stderr_captured(enabled: bool):
     if not enabled:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+    from runtime.stderr import stderr_to
+
+    with tempfile.TemporaryFile() as sink, stderr_to(sink.fileno()) as saved:
         try:
             yield
         except (ExportError, KeyboardInterrupt):
             raise
         except BaseException:
-            sink.seek(0)
-            os.write(saved, sink.read()[-20_000:])
+            if saved is not None:
+                sink.seek(0)
+                os.write(saved, sink.read()[-20_000:])
             raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _failing_loader(message: str) -> Callable:

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from ..errors import BackendUnavailableError, ModelError
+from ..stderr import stderr_to
 from .base import _OPENED, Backend, _check_signature, _read_model
 
 
@@ -53,18 +54,16 @@ def _quiet_first_interpreter(create):
         if _noted:
             return create()
         try:
-            saved = os.dup(2)
-        except OSError:
+            os.fstat(2)
+        except OSError:  # no descriptor 2: nothing would be printed anyway
             return create()
         # An in-memory file where Linux has one (no tempfile import on the cold start).
         sink = os.memfd_create("stderr") if hasattr(os, "memfd_create") else _temporary_fd()
         try:
-            os.dup2(sink, 2)
             try:
-                return create()
+                with stderr_to(sink):
+                    return create()
             finally:
-                os.dup2(saved, 2)
-                os.close(saved)
                 os.lseek(sink, 0, os.SEEK_SET)
                 captured = b"".join(iter(lambda: os.read(sink, 1 << 16), b""))
                 if _XNNPACK_NOTE in captured:

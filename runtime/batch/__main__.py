@@ -96,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Terminal:
-    """Standard error for this command's own lines, with descriptor 2 sent to /dev/null."""
+    """Standard error for this command's own lines, with descriptor 2 sent to /dev/null.
+
+    Not ``runtime.stderr.stderr_to``, which gives descriptor 2 back at the end of a block:
+    Ray writes there until the process exits (its shutdown included), so here it is given
+    back only before a traceback."""
 
     def __init__(self):
         sys.stderr.flush()

@@ -102,22 +102,14 @@ class QuietNativeStderr:
     """
 
     def __enter__(self):
-        try:
-            if sys.stderr is not None:
-                sys.stderr.flush()
-            self._saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-        except OSError:
-            self._saved = None
-            return self
-        os.dup2(devnull, 2)
-        os.close(devnull)
+        from ..stderr import stderr_to_devnull
+
+        self._quiet = stderr_to_devnull()
+        self._quiet.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
+        return self._quiet.__exit__(*exc)
 
 
 class PipeReader:
