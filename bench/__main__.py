@@ -27,7 +27,7 @@ from bench.environments import bench_environments
 from bench.environments import markdown as environments_markdown
 from bench.variants import bench_variants
 from bench.variants import markdown as variants_markdown
-from bench.harness import compile_runtime, machine, rate, run_command, spread, write_bits_file
+from bench.harness import compile_runtime, machine, run_command, write_bits_file
 from bench.overhead import bench_overhead
 from bench.targets import markdown, summarise
 from bench.versus_tf import (bench_commands, bench_cpu_limit, bench_latency, bench_memory,
@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print("the device installs", flush=True)
         results["environments"] = bench_environments(one, run_command)
         print("reduced-precision variants against float32", flush=True)
-        results["variants"] = bench_variants(model_dir, rate, spread)
+        results["variants"] = bench_variants(model_dir)
         print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
-        results["batch"] = bench_batch(model_dir, tmp, write_bits_file)
+        results["batch"] = bench_batch(model_dir, tmp)
         if not args.no_stages:
             print("training and export", flush=True)
             results["stages"] = bench_stages(tmp, args.out, args.quick)
@@ -119,7 +119,7 @@ def main_batch(model_dir: Path) -> int:
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
         print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
-        results["batch"] = bench_batch(model_dir, Path(tmp_name), write_bits_file)
+        results["batch"] = bench_batch(model_dir, Path(tmp_name))
     results["machine"]["load_average_at_end"] = os.getloadavg()
     m = results["machine"]
     head = (f"Measured by `python -m bench --batch` on {results['date']}: {m['cpu']}, {m['cores']} cores; "

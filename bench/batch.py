@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT, write_bits_file
 N_LINES = 10_000_000
 ROUNDS = 2
 BYTES_PER_LINE = 51  # 50 bits and a line end
@@ -56,7 +56,7 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:,.1f} min" if seconds >= 60 else f"{seconds:,.0f} s"
 
 
-def bench_batch(model_dir: Path, tmp: Path, write_bits_file) -> dict:
+def bench_batch(model_dir: Path, tmp: Path) -> dict:
     big = tmp / "bits_batch.txt"
     write_bits_file(big, N_LINES, seed=5)
     predict = [sys.executable, "-m", "runtime.predict", str(big), "--model", str(model_dir),

@@ -25,6 +25,7 @@ import datetime
 import json
 from pathlib import Path
 
+from runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, TASK  # the schema is the runtime's
 from train.report import sha256_of
 
 from .convert import INPUT_NAME, OUTPUT_NAME
@@ -33,10 +34,6 @@ from .errors import ExportError
 __all__ = ["SCHEMA_VERSION", "TASK", "MANIFEST_NAME", "sha256_of", "artifact_entry", "versions",
            "read_training_report", "check_exact", "exactness", "recipe", "describe",
            "build_manifest", "read_manifest", "verify_artifacts"]
-
-SCHEMA_VERSION = 1
-TASK = "count-ones"
-MANIFEST_NAME = "manifest.json"
 
 INPUT_LAYOUT = "batch, step, feature: one bit (0.0 or 1.0) per step"
 
