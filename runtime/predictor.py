@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .backends import BACKENDS, Backend
-from .bits import Input, one_window, prepare
+from .bits import Input, invalid_value, one_window, prepare
 from .errors import ModelError, UsageError, show
 from .limits import (MAX_BATCH_SIZE, MAX_THREADS, WHY_BATCH, WHY_THREADS, check_count, check_threads,
                      default_threads)
@@ -36,6 +36,9 @@ from .loader import open_artifact, open_model
 from .manifest import DEFAULT_PRECISION, Manifest, check_precision, read_manifest
 
 __all__ = ["Result", "Predictor", "load", "default_threads"]
+
+# The dtypes of a one-row array that skips the general path: a copy as uint8 is exact.
+_ONE_ROW = (np.dtype(np.uint8), np.dtype(np.bool_))
 
 @dataclass(frozen=True)
 class Result:
@@ -149,6 +152,11 @@ class Predictor:
             # One string of the model's size: the latency case, with the least in its way.
             row = one_window(bits[0], self.n_bits)
             if row is not None:
+                return _result(self.backend._run(row).argmax(axis=1))
+        elif type(bits) is np.ndarray and bits.shape == (1, self.n_bits) and bits.dtype in _ONE_ROW:
+            # One row of the model's size, the same case; checked on the copy the model reads.
+            row = bits.astype(np.uint8)
+            if invalid_value(row) is None:
                 return _result(self.backend._run(row).argmax(axis=1))
         return _result(self._count_input(prepare(bits, self.n_bits)))
 

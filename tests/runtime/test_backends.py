@@ -301,3 +301,16 @@ def test_load_takes_an_opened_backend_as_it_is():
     for wrong in ({"backend": "onnx"}, {"precision": "int8"}, {"num_threads": 2}):
         with pytest.raises(runtime.UsageError, match="an opened backend is used as it is"):
             runtime.load(backend, **wrong)
+
+
+def test_one_row_fast_path_agrees_and_still_refuses_bad_values():
+    backend = FakeBackend()
+    predictor = Predictor(backend, batch_size=4, threads=1)
+    row = np.zeros((1, 50), np.uint8)
+    row[0, ::3] = 1
+    assert predictor.predict(row).counts.tolist() == [17]
+    assert predictor.predict(row.astype(bool)).counts.tolist() == [17]
+    assert backend.calls == [(1, 50, 1), (1, 50, 1)]
+    row[0, 7] = 2
+    with pytest.raises(runtime.InputError, match="item 0, position 7: value 2; expected 0 or 1"):
+        predictor.predict(row)
