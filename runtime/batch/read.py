@@ -3,7 +3,7 @@
 ``find_inputs`` turns the command line's INPUTs (files, directories, glob patterns;
 local paths or any filesystem that pyarrow opens, ``s3://bucket/key`` and the like) into
 files. ``plan_ranges`` cuts each file into byte ranges and numbers each range's first
-line (``runtime.shards``; the line ends before a range are counted by Ray tasks, in
+line (``runtime.batch.ranges``; the line ends before a range are counted by Ray tasks, in
 parallel). ``bit_lines`` is the Ray Data datasource: one read task per range, which reads
 its bytes as binary with ``runtime.lines`` (the rules and messages of
 ``runtime.predict``) and yields Arrow blocks of ``path`` (the file), ``line`` (1-based)
