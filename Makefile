@@ -15,7 +15,7 @@ LEGACY_VENV := .venv-legacy
 TFLITE_VENV := .venv-tflite
 ONNX_VENV := .venv-onnx
 
-.PHONY: all train export test test-main test-runtime test-slow test-avx2 test-cluster bench bench-batch evidence default-model clean
+.PHONY: all train export test lint test-main test-runtime test-slow test-avx2 test-cluster bench bench-batch evidence default-model clean
 
 all: train export
 
@@ -54,8 +54,12 @@ default-model: $(VENV)/.installed
 	$(PY) -m export.publish_default $(ARTIFACTS) runtime/model
 	@echo "next: make test   (the runtime's tests run on the model now in runtime/model/)"
 
-test: test-main test-runtime test-slow test-avx2
+test: lint test-main test-runtime test-slow test-avx2
 	@echo "all tests passed; next: make bench   (speed and memory against TensorFlow)"
+
+# The code's shape: no import circle, no module over the size limit (tests/test_layout.py).
+lint: $(VENV)/.installed
+	$(PY) -m pytest -q tests/test_layout.py
 
 # test-main runs everything in tests/, the two-node cluster tests (marker ray_cluster,
 # two raylets on 127.0.0.2 and 127.0.0.3, about two minutes) among them; test-cluster runs
@@ -64,30 +68,38 @@ test-main: $(VENV)/.installed
 	$(PY) -m pytest
 
 test-cluster: $(VENV)/.installed
-	$(PY) -m pytest -m ray_cluster tests/test_batch_cluster.py
+	$(PY) -m pytest -m ray_cluster tests/runtime/batch/test_cluster.py
 
 # The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
 # The package is reinstalled on every run so the venvs never test a stale copy; the cwd is
 # tests/ so `import runtime` finds the installed package, not the source tree.
-RUNTIME_TESTS := $(notdir $(wildcard tests/test_runtime_*.py))
+# (runtime/batch/test_on_ray.py needs Ray, which these environments do not have.)
+RUNTIME_TESTS := $(patsubst tests/%,%,$(filter-out %/test_on_ray.py,$(wildcard tests/runtime/test_*.py tests/runtime/*/test_*.py)))
 
 # The one-backend installs run what differs there: auto, verify and the install hint.
-ONE_BACKEND_TESTS := test_runtime_one_backend.py
+ONE_BACKEND_TESTS := runtime/test_one_backend.py
+
+# setuptools builds a wheel from build/lib, where modules since moved or removed would linger.
+FRESH_BUILD := rm -rf build
 
 test-runtime: $(RUNTIME_VENV)/.installed $(LEGACY_VENV)/.installed $(TFLITE_VENV)/.installed $(ONNX_VENV)/.installed
+	$(FRESH_BUILD)
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && ../$(RUNTIME_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
+	$(FRESH_BUILD)
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && ../$(LEGACY_VENV)/bin/python -m pytest -m runtime -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(RUNTIME_TESTS)
+	$(FRESH_BUILD)
 	$(TFLITE_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && PARITY_EDGE_ONLY_BACKEND=tflite ../$(TFLITE_VENV)/bin/python -m pytest -m one_backend -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(ONE_BACKEND_TESTS)
+	$(FRESH_BUILD)
 	$(ONNX_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	cd tests && PARITY_EDGE_ONLY_BACKEND=onnx ../$(ONNX_VENV)/bin/python -m pytest -m one_backend -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(ONE_BACKEND_TESTS)
 
 # The bar itself: default training runs from scratch (two seeds) must be proved exact, count
 # every evaluation string right and win every string by at least 0.5.
 test-slow: $(VENV)/.installed
-	$(PY) -m pytest -m slow tests/test_train.py
+	$(PY) -m pytest -m slow tests/train/test_train.py
 
 # TensorFlow's numbers as the other CPU kind computes them. oneDNN picks its kernels (and so
 # its order of summation) by instruction set; on an AVX-512 machine ONEDNN_MAX_CPU_ISA=AVX2

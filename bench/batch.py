@@ -25,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT, write_bits_file
 N_LINES = 10_000_000
 ROUNDS = 2
 BYTES_PER_LINE = 51  # 50 bits and a line end
@@ -119,7 +119,7 @@ def _batch_run(argv: list[str], n_lines: int, env: dict | None = None) -> tuple[
     return wall, job_s, workers, start_s
 
 
-def bench_batch(model_dir: Path, tmp: Path, write_bits_file, n_lines: int = N_LINES,
+def bench_batch(model_dir: Path, tmp: Path, n_lines: int = N_LINES,
                 rounds: int = ROUNDS) -> dict:
     big = tmp / "bits_batch.txt"
     write_bits_file(big, n_lines, seed=5)

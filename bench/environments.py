@@ -63,7 +63,7 @@ def markdown(result: dict) -> str:
 if __name__ == "__main__":  # a quick look: python -m bench.environments
     import tempfile
 
-    from bench.__main__ import run_command
+    from bench.harness import run_command
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
         f.write("0110\n")

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import rate, spread
+
 BATCHES = (1, 1024, 10_000)
 ROUNDS = 5
 
 
-def bench_variants(model_dir: Path, rate, spread) -> dict:
+def bench_variants(model_dir: Path) -> dict:
     """``rate(fn, n) -> (per s, per cpu-s)`` and ``spread(values)`` are the bench's own."""
     import runtime
 

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from runtime.cli.args import EXIT_BROKEN_PIPE, OneLineParser, run_main
+
 from .config import DEFAULT_BATCH_SIZES, GRAPH_FORMS, ExportConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -33,13 +35,13 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    from .variants import PRECISIONS
+    from .variants import VARIANTS
 
-    names = PRECISIONS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [n for n in names if n not in PRECISIONS]
+    names = VARIANTS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown variant {', '.join(map(repr, unknown))}; "
-                                         f"choose from {', '.join(PRECISIONS)} or all")
+                                         f"choose from {', '.join(VARIANTS)} or all")
     return names
 
 
@@ -55,7 +57,7 @@ def _count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = ExportConfig()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m export",
         description="Convert a trained count-ones Keras model to TFLite and ONNX, check that both\n"
                     "compute what Keras computes, and publish them with a manifest only if they do.",
@@ -98,10 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see ``--help``)."""
+    return run_main("export", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2, message already printed)
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
     from runtime.errors import ParityEdgeError, UsageError
@@ -113,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                               soak=args.soak, soak_seed=args.soak_seed, variants=args.variants,
                               variant_min_gap=args.variant_min_gap)
     except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"python -m export: error: {exc}", file=sys.stderr)
+        print(f"export: {exc} (see --help)", file=sys.stderr)
         return EXIT_USAGE
     if not args.verbose:
         # Before TensorFlow is imported, or it is too late to quieten its C++ logging.
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -128,12 +128,9 @@ def add_folded(directory: str | Path, *, soak: int = 0, soak_seed: int | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
+    from runtime.cli.args import OneLineParser
 
-    from runtime.errors import ParityEdgeError
-
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m export.add_folded",
         description="Add the folded files (model.folded.tflite, model.folded.onnx), proved from "
                     "their own bytes and checked like every artifact, to a model directory "
@@ -144,21 +141,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="N",
                         help="also count N fresh strings through each folded file (default: 0)")
     parser.add_argument("--soak-seed", type=int, default=None, metavar="SEED")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
+    if args.soak < 0:
+        parser.error("--soak must be at least 0")
     try:
         add_folded(args.directory, soak=args.soak, soak_seed=args.soak_seed)
-    except (ParityEdgeError, OSError) as exc:
-        print(f"export.add_folded: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("export.add_folded: interrupted; the directory is unchanged", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        raise ExportError(f"{exc.filename or args.directory}: {exc.strerror or exc}") from exc
     print(f"export.add_folded: {args.directory}: model.folded.tflite, model.folded.onnx added")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("export.add_folded", main,
+                      interrupted="export.add_folded: interrupted; the directory is unchanged"))

@@ -15,14 +15,9 @@ __all__ = ["ExportConfig", "GRAPH_FORMS", "ONNX_GRAPH_FOR_CELL", "DEFAULT_BATCH_
 # unrolled: the recurrent form needs Flex ops there.
 GRAPH_FORMS = ("unrolled", "recurrent")
 
-# The faster form per cell, both exact (identical logits). Measured with onnxruntime 1.32 on
-# 2 shared CPU cores, 24 units, sequences/s at batch 1 / 256 / 4096 (best of several runs;
-# other jobs were running, so only the ratios mean much):
-#   rnn   unrolled  7.7k / 255k / 354-592k    Loop  3.3k / 148k / 231k
-#   gru   unrolled  2.4k /  80k /  71k        Loop  1.3k /  41k /  60k
-#   lstm  unrolled  3.0k /  47k /  57-207k    LSTM op 26.5k / 45k / 65-151k
-# The unrolled Loop-free graph wins for SimpleRNN and GRU; for LSTM the native operator is
-# 9x faster on single strings and level on large batches.
+# The faster form per cell, both exact (identical logits): the unrolled Loop-free graph
+# wins for SimpleRNN and GRU at every batch size; for LSTM the native operator is far
+# faster on single strings and level on large batches.
 ONNX_GRAPH_FOR_CELL = {"rnn": "unrolled", "gru": "unrolled", "lstm": "recurrent"}
 
 # The batch sizes the parity check runs every candidate at: a single string, an odd size
@@ -56,7 +51,7 @@ class ExportConfig:
     soak: int = 0
     # Seed of the soak's strings; None draws a fresh one (recorded in the manifest).
     soak_seed: int | None = None
-    # Reduced-precision variants to build and gate (export.variants.PRECISIONS).
+    # Reduced-precision variants to build and gate (export.variants.VARIANTS).
     variants: tuple[str, ...] = ()
     # A variant is published only if every string it is checked on is won by this much.
     variant_min_gap: float = 0.25
@@ -77,12 +72,12 @@ class ExportConfig:
         if self.onnx_graph not in ("auto", *GRAPH_FORMS):
             problems.append(f"onnx-graph must be one of auto, {', '.join(GRAPH_FORMS)}, "
                             f"got {self.onnx_graph!r}")
-        from .variants import PRECISIONS
+        from .variants import VARIANTS
 
         variants = tuple(dict.fromkeys(self.variants))
-        unknown = [v for v in variants if v not in PRECISIONS]
+        unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
-            problems.append(f"variants must be among {', '.join(PRECISIONS)} (or all), "
+            problems.append(f"variants must be among {', '.join(VARIANTS)} (or all), "
                             f"got {', '.join(map(repr, unknown))}")
         object.__setattr__(self, "variants", variants)
         if not isinstance(self.variant_min_gap, (int, float)) or self.variant_min_gap < 0:

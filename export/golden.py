@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
 from train.data import count_ones, edge_case_bits, padded_bits, stratified_bits
 
-__all__ = ["GOLDEN_NAME", "PER_COUNT", "PADDED", "golden_bits", "golden_bytes"]
+__all__ = ["GOLDEN_NAME", "PER_COUNT", "PADDED", "golden_bits", "golden_bytes", "golden_entry"]
 
 GOLDEN_NAME = "golden.npz"
 PER_COUNT = 4
@@ -49,3 +50,20 @@ def golden_bytes(bits: np.ndarray, logits: np.ndarray) -> bytes:
             archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
                              member.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
+    """Write the golden set (the reference's logits on ``golden_bits``) into ``directory``;
+    return its manifest entry, with the tolerance rule ``runtime.verify`` applies."""
+    from .manifest import sha256_of
+    from .parity import TOLERANCE_RULE
+    from .publish import write_file
+
+    bits = golden_bits(n_bits)
+    path = directory / GOLDEN_NAME
+    write_file(path, golden_bytes(bits, reference.predict(bits)))
+    return {"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
+            "size_bytes": path.stat().st_size, "n": int(len(bits)),
+            "arrays": {"bits": f"uint8 [{len(bits)}, {n_bits}]", "counts": f"int64 [{len(bits)}]",
+                       "logits": f"float32 [{len(bits)}, {n_bits + 1}]"},
+            "atol": result.atol, "rtol": result.rtol, "tolerance": TOLERANCE_RULE}

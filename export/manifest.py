@@ -29,11 +29,10 @@ reading a manifest back with its hashes checked (``verify_artifacts``).
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
-import platform
 from pathlib import Path
 
+from runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, TASK  # the schema is the runtime's
 from train.report import sha256_of
 
 from .convert import INPUT_NAME, OUTPUT_NAME
@@ -42,10 +41,6 @@ from .errors import ExportError
 __all__ = ["SCHEMA_VERSION", "TASK", "MANIFEST_NAME", "sha256_of", "artifact_entry", "versions",
            "read_training_report", "check_exact", "exactness", "recipe", "describe",
            "build_manifest", "read_manifest", "verify_artifacts", "folded_entries"]
-
-SCHEMA_VERSION = 1
-TASK = "count-ones"
-MANIFEST_NAME = "manifest.json"
 
 INPUT_LAYOUT = "batch, step, feature: one bit (0.0 or 1.0) per step"
 
@@ -61,13 +56,9 @@ _DISTRIBUTIONS = ("parity-edge", "numpy", "tensorflow", "keras", "tf2onnx", "onn
 
 def versions() -> dict:
     """Python and the installed versions of the libraries the export used."""
-    found = {"python": platform.python_version()}
-    for name in _DISTRIBUTIONS:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    from runtime.versions import versions as installed
+
+    return installed(_DISTRIBUTIONS)
 
 
 def producer() -> str:

@@ -50,7 +50,7 @@ __all__ = ["ATOL", "RTOL", "TOLERANCE_RULE", "parity_inputs", "check_parity", "P
 # - a 99.8%-accurate SimpleRNN (row scale up to 2,190): 2.4e-4 / 0 absolute, 1.4e-7 of the
 #   row scale (LiteRT without XNNPACK: 3.8e-3, 6.4e-6 of the row scale).
 # An absolute limit alone (1e-4) fails that model on round-off. A weight moved by 0.05
-# (tests/test_export.py) breaks both limits by orders of magnitude.
+# (tests/export/test_export.py) breaks both limits by orders of magnitude.
 ATOL = 1e-4
 RTOL = 1e-5
 # The rule in words, as the reports state it.

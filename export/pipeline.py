@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Callable
 from .config import ExportConfig
 from .errors import ExportError
 from .fold import build_folded
-from .golden import GOLDEN_NAME, golden_bits, golden_bytes
+from .golden import GOLDEN_NAME, golden_entry
 from .publish import Staging, replace_atomically, write_file, write_json
 from .variants import build_variants
 
@@ -79,22 +78,18 @@ def _native_stderr_captured(enabled: bool):
     if not enabled:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+    from runtime.stderr import stderr_to
+
+    with tempfile.TemporaryFile() as sink, stderr_to(sink.fileno()) as saved:
         try:
             yield
         except (ExportError, KeyboardInterrupt):
             raise
         except BaseException:
-            sink.seek(0)
-            os.write(saved, sink.read()[-20_000:])
+            if saved is not None:
+                sink.seek(0)
+                os.write(saved, sink.read()[-20_000:])
             raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _failing_loader(message: str) -> Callable:
@@ -274,22 +269,6 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
     seconds["total"] = time.perf_counter() - started
     return ExportOutcome(True, result, config.out / REPORT_NAME, published, document,
                          _rounded(seconds), soaked)
-
-
-def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
-    """Write the golden set (the reference's logits on ``golden_bits``) into ``directory``;
-    return its manifest entry, with the tolerance rule ``runtime.verify`` applies."""
-    from .manifest import sha256_of
-    from .parity import TOLERANCE_RULE
-
-    bits = golden_bits(n_bits)
-    path = directory / GOLDEN_NAME
-    write_file(path, golden_bytes(bits, reference.predict(bits)))
-    return {"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
-            "size_bytes": path.stat().st_size, "n": int(len(bits)),
-            "arrays": {"bits": f"uint8 [{len(bits)}, {n_bits}]", "counts": f"int64 [{len(bits)}]",
-                       "logits": f"float32 [{len(bits)}, {n_bits + 1}]"},
-            "atol": result.atol, "rtol": result.rtol, "tolerance": TOLERANCE_RULE}
 
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:

@@ -19,6 +19,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from runtime.files import sync_directory, write_atomically
+
 __all__ = ["Staging", "write_file", "write_json", "replace_atomically"]
 
 STAGING_PREFIX = ".staging-"
@@ -40,29 +42,10 @@ def write_json(path: Path, obj) -> None:
     write_file(path, _json_bytes(obj))
 
 
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def replace_atomically(path: Path, data: bytes | dict) -> None:
     """Write ``path`` through a temporary file beside it and ``os.replace``: a reader sees the
     old file or the new one, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write_file(Path(tmp), data if isinstance(data, bytes) else _json_bytes(data))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
+    write_atomically(path, data if isinstance(data, bytes) else _json_bytes(data))
 
 
 @contextlib.contextmanager
@@ -109,12 +92,12 @@ class Staging:
 
     def commit(self, names: list[str], last: str) -> list[Path]:
         """Move ``names`` and then ``last`` from staging into ``out``; return the new paths."""
-        _fsync_directory(self.path)
+        sync_directory(self.path)
         published = []
         with _interrupts_held():
             for name in [*names, last]:
                 os.replace(self.path / name, self.out / name)
                 published.append(self.out / name)
             self._created_out = False
-            _fsync_directory(self.out)
+            sync_directory(self.out)
         return published

@@ -13,12 +13,9 @@ Exit codes: 0 copied, 1 refused or failed (the package directory is unchanged), 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
-
-from runtime.errors import ParityEdgeError
 
 from .errors import ExportError
 from .manifest import MANIFEST_NAME, read_manifest, verify_artifacts
@@ -57,32 +54,27 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    from runtime.cli.args import OneLineParser
+
+    parser = OneLineParser(
         prog="python -m export.publish_default",
-        description="Copy a verified export (manifest.json, model.tflite, model.onnx) into the "
+        description="Copy a verified export (manifest.json and every file it lists) into the "
                     "runtime package's model directory.",
         epilog="exit codes: 0 copied; 1 refused (parity not passed, files not matching the "
                "manifest) or failed; 2 usage; 130 interrupted")
     parser.add_argument("artifacts", metavar="ARTIFACTS_DIR", help="directory of a finished export")
     parser.add_argument("package", metavar="PACKAGE_MODEL_DIR", help="e.g. runtime/model")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     try:
         written = publish_default(Path(args.artifacts), Path(args.package))
-    except ParityEdgeError as exc:
-        print(f"publish_default: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
-        print(f"publish_default: {exc.filename or args.package}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("publish_default: interrupted; nothing was copied", file=sys.stderr)
-        return 130
-    print(f"publish_default: {', '.join(p.name for p in written)} -> {args.package}")
+        raise ExportError(f"{exc.filename or args.package}: {exc.strerror or exc}") from exc
+    print(f"export.publish_default: {', '.join(p.name for p in written)} -> {args.package}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("export.publish_default", main,
+                      interrupted="export.publish_default: interrupted; nothing was copied"))

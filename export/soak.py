@@ -100,10 +100,11 @@ def soak_files(files: dict, n_strings: int, seed: int | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
     import sys
 
-    parser = argparse.ArgumentParser(
+    from runtime.cli.args import OneLineParser
+
+    parser = OneLineParser(
         prog="python -m export.soak",
         description="Count fresh strings (uniform, every count, left-padded short, single runs "
                     "of ones) through a published model with the runtime, and compare every "
@@ -151,8 +152,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     import sys
 
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("soak: interrupted", file=sys.stderr)
-        sys.exit(130)
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("soak", main, interrupted="soak: interrupted"))

@@ -31,14 +31,16 @@ from typing import Callable
 
 import numpy as np
 
+from runtime.manifest import DEFAULT_PRECISION, PRECISIONS
 from train.data import stratified_bits
 
 from .errors import ExportError
 
-__all__ = ["PRECISIONS", "FORMATS", "variant_file", "calibration_bits", "to_onnx_variant",
+__all__ = ["VARIANTS", "FORMATS", "variant_file", "calibration_bits", "to_onnx_variant",
            "tflite_weights", "onnx_weights", "gate", "Gate"]
 
-PRECISIONS = ("float16", "int8", "int8-static")
+# The reduced precisions: every precision of the one list (the manifest schema's) but float32.
+VARIANTS = tuple(p for p in PRECISIONS if p != DEFAULT_PRECISION)
 FORMATS = {"float16": ("tflite",), "int8": ("tflite", "onnx"), "int8-static": ("tflite", "onnx")}
 CALIBRATION_PER_COUNT = 20
 _EXTENSION = {"tflite": "tflite", "onnx": "onnx"}

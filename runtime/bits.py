@@ -34,7 +34,7 @@ from .limits import CHUNK_CHARS, CHUNK_ITEMS
 from .windows import Windows, windows_from_ragged, windows_from_rows
 
 __all__ = ["Windows", "Input", "prepare", "parse_bits", "one_window", "windows_from_rows",
-           "windows_from_ragged", "describe_char"]
+           "windows_from_ragged", "describe_char", "char_bits", "invalid_value"]
 
 _ZERO, _ONE = 0x30, 0x31
 #: ``bytes.translate`` table from the characters ``0``/``1`` to the bit values 0/1.
@@ -59,12 +59,30 @@ def describe_char(raw: bytes) -> tuple[str, int]:
     return f"invalid character {char!r} (U+{ord(char):04X})", size
 
 
-def _first_invalid(values: np.ndarray) -> int:
+def char_bits(chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one check of characters (uint8 bytes of a string, a line, an Arrow buffer):
+    ``(bits, bad)``, each byte less ``'0'``, and True where it was neither ``'0'`` nor ``'1'``."""
+    bits = chars - np.uint8(_ZERO)
+    return bits, bits > 1  # uint8 wraps: everything below '0' becomes large
+
+
+def invalid_value(rows: np.ndarray) -> tuple[int, int] | None:
+    """The one check of integer or bool arrays ``[N, L]``: ``(row, column)`` of the first
+    value that is not 0 or 1, or None (bool always passes: converting it gives 0 and 1
+    whatever its bytes hold)."""
+    if rows.dtype == np.bool_ or not rows.size:
+        return None
+    # One or two reductions in the common case; the element-wise search only to name the culprit.
+    if rows.max() > 1 or (rows.dtype.kind == "i" and rows.min() < 0):
+        bad = (rows != 0) & (rows != 1)
+        return tuple(int(k) for k in np.argwhere(bad)[0])
+    return None
+
+
+def _first_invalid(chars: np.ndarray) -> int:
     """Index of the first byte that is not 0x30 or 0x31, or -1."""
-    bad = (values - _ZERO) > 1  # uint8 wraps: everything below '0' becomes large
-    if not bad.any():
-        return -1
-    return int(bad.argmax())
+    bad = char_bits(chars)[1]
+    return int(bad.argmax()) if bad.any() else -1
 
 
 class Input:
@@ -199,16 +217,10 @@ class _Rows(Input):
 
 
 def _check_values(rows: np.ndarray, offset: int) -> None:
-    """InputError at the first value of ``rows`` (row ``offset`` on) that is not 0 or 1.
-
-    bool needs no check: converting it gives 0 and 1 whatever its bytes hold.
-    """
-    if rows.dtype == np.bool_ or not rows.size:
-        return
-    # One or two reductions in the common case; the element-wise search only to name the culprit.
-    if rows.max() > 1 or (rows.dtype.kind == "i" and rows.min() < 0):
-        bad = (rows != 0) & (rows != 1)
-        i, position = (int(k) for k in np.argwhere(bad)[0])
+    """InputError at the first value of ``rows`` (row ``offset`` on) that is not 0 or 1."""
+    found = invalid_value(rows)
+    if found is not None:
+        i, position = found
         raise InputError(f"item {offset + i}, position {position}: value {rows[i, position]}; "
                          "expected 0 or 1", item=offset + i, position=position)
 

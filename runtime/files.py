@@ -1,4 +1,7 @@
-"""Reading a model's files: only regular files, and never more than a bound.
+"""Files: reading a model's (only regular files, never more than a bound), a path given by
+a caller, the sha256 of what was read, and writing a file atomically (the one writer of
+reports, manifests and benchmark results; the command line's streaming ``--output`` is
+``runtime.cli.output``).
 
 A manifest or an artifact path may lead anywhere: to a symbolic link to ``/dev/zero``
 (reading it never ends), a FIFO (opening it waits for a writer forever), a directory, or
@@ -8,12 +11,15 @@ anything but a regular file, checks its size before reading, and reads at most t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from pathlib import Path
+from typing import Any, Iterator
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
 
-__all__ = ["read_regular"]
+__all__ = ["read_regular", "as_path", "sha256", "atomic_path", "write_atomically", "sync_directory"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -66,3 +72,79 @@ def read_regular(path: str | os.PathLike, what: str, limit: int, size: int | Non
         raise ModelError(f"{name}: cannot read {what}: it changed while being read "
                          f"({st.st_size} bytes at first, then {got})")
     return b"".join(chunks)
+
+
+def as_path(model: Any) -> str:
+    """``model`` as a str path; UsageError for anything that is not a non-empty path."""
+    try:
+        path = os.fsdecode(model)  # str, bytes or os.PathLike
+    except TypeError:
+        raise UsageError(f"model must be a path (str, bytes or os.PathLike) or None, "
+                         f"got {type(model).__name__}") from None
+    if not path:
+        raise UsageError("model must be a path, got an empty one (None means the default model)")
+    return path
+
+
+def sha256(data: bytes):
+    """A sha256 hash of ``data``, by CPython's built-in implementation when it has one.
+
+    ``import hashlib`` loads OpenSSL first, a visible share of a command line's cold start
+    to hash one small file; the result is the same.
+    """
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11 and before
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; when the block succeeds it replaces
+    ``target`` (``os.replace``), so a reader sees the old file or the new one, never a part.
+
+    The temporary name keeps the target's suffixes (Keras insists on ``.keras`` and
+    ``.weights.h5``), and the file gets the permissions any new file gets (the umask's).
+    On any exception the temporary file is removed and ``target`` is untouched.
+    """
+    import tempfile
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem = target.name.split(".", 1)[0]
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{stem}.", suffix="".join(target.suffixes))
+    os.close(fd)
+    temporary = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(temporary, 0o666 & ~umask)
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    sync_directory(target.parent)
+
+
+def write_atomically(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` through ``atomic_path``, on disk before the rename."""
+    with atomic_path(target) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def sync_directory(directory: str | os.PathLike) -> None:
+    """Flush a directory's entries (a rename in it) to disk, where the file system allows."""
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

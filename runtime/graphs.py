@@ -1,8 +1,8 @@
 """The operator graph inside a ``.tflite`` or ``.onnx`` file, read without TensorFlow or ``onnx``.
 
-``read_graph(path, content)`` parses the file's own bytes (a TFLite flatbuffer,
-``runtime.tflite_graph``, or an ONNX ``ModelProto`` in protobuf wire format,
-``runtime.onnx_graph``) into one small description, ``Graph``: its
+The readers (``runtime.tflite_graph`` for a TFLite flatbuffer, ``runtime.onnx_graph`` for an
+ONNX ``ModelProto`` in protobuf wire format; ``runtime.weights.read_graph`` picks one) parse
+a file's own bytes into one small description, ``Graph``: its
 operators in a common vocabulary, its constant tensors as numpy arrays, its input and its
 output. Only what ``runtime.weights`` needs is read; anything it cannot read raises
 ``ModelError`` naming the file.
@@ -23,13 +23,12 @@ The common vocabulary (``Op.kind``), each with the semantics the proof relies on
 from __future__ import annotations
 
 import dataclasses
-import struct
 
 import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["Op", "Graph", "WeightsError", "read_graph", "kind_of", "VIEWS_IN_ORDER"]
+__all__ = ["Op", "Graph", "WeightsError", "kind_of", "VIEWS_IN_ORDER"]
 
 
 class WeightsError(ModelError):
@@ -75,21 +74,3 @@ def kind_of(name: str) -> str:
         return "shape"
     return {"ADD": "add", "Add": "add", "RELU": "relu", "Relu": "relu", "FILL": "fill",
             "Expand": "fill", "ConstantOfShape": "fill"}.get(name, "other")
-
-
-def read_graph(path: str, content: bytes) -> Graph:
-    """The graph of the model file at ``path`` whose bytes are ``content``."""
-    try:
-        if str(path).endswith(".onnx"):
-            from .onnx_graph import onnx_graph
-
-            return onnx_graph(memoryview(content))
-        from .tflite_graph import tflite_graph
-
-        return tflite_graph(bytes(content))
-    except ModelError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
-    except (IndexError, struct.error, ValueError, KeyError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read the model's graph: damaged or not a "
-                         f"{'ONNX' if str(path).endswith('.onnx') else 'TFLite'} file "
-                         f"({type(exc).__name__}: {exc})") from exc

@@ -6,25 +6,31 @@ machine: a setting or a file beyond it is refused with an error that names the b
 
 from __future__ import annotations
 
+import os
+
 __all__ = ["MAX_THREADS", "MAX_BATCH_SIZE", "MAX_MANIFEST_BYTES", "MAX_ARTIFACT_BYTES",
-           "CHUNK_ITEMS", "CHUNK_CHARS"]
+           "CHUNK_ITEMS", "CHUNK_CHARS", "check_count", "check_threads", "default_threads",
+           "WHY_THREADS", "WHY_BATCH"]
 
 #: Inference threads one Predictor may run in all: ``threads`` (batches at once) times
-#: ``num_threads`` (threads inside one call). LiteRT crashed at 100,000 and onnxruntime grew
-#: to 3.5 GB; 256 ran fine in both, and more threads than cores only contend for them.
+#: ``num_threads`` (threads inside one call). Far more crashed LiteRT and swelled
+#: onnxruntime's memory; more threads than cores only contend for them.
 MAX_THREADS = 256
-#: Windows per inference call. LiteRT holds about 6.5 KB per window of a call (65,536
-#: windows: ~400 MB); the fastest batches are 512 to 1024 windows.
+#: Windows per inference call. LiteRT's memory grows with the windows of a call, and
+#: calls far smaller than this are already the fastest.
 MAX_BATCH_SIZE = 1 << 14
 #: A manifest is a few KB; one this large is not a manifest.
 MAX_MANIFEST_BYTES = 1 << 20
-#: An artifact of this model is about 50-80 KB; a file this large is not one of them.
+#: An artifact of this model is tens of kilobytes; a file this large is not one of them.
 MAX_ARTIFACT_BYTES = 1 << 30
 #: API input is windowed a chunk at a time, so memory beyond the input itself stays
 #: bounded: at most this many strings (or array rows) in a chunk ...
 CHUNK_ITEMS = 1 << 16
 #: ... and at most this many bits, unless one string alone is longer.
 CHUNK_CHARS = 1 << 20
+
+WHY_THREADS = "more threads than cores only contend for them"
+WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windows)"
 
 
 def check_count(name: str, value, high: int, why: str = "") -> int:
@@ -48,3 +54,25 @@ def check_count(name: str, value, high: int, why: str = "") -> int:
     if number > high:
         raise UsageError(f"{name} must be at most {high}, got {number}" + (f": {why}" if why else ""))
     return number
+
+
+def default_threads(num_threads: int = 1) -> int:
+    """Threads for large inputs when none are asked for: the CPU cores this process may use,
+    within ``MAX_THREADS`` inference threads in all when each call runs ``num_threads``."""
+    num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
+    try:
+        cores = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS // num_threads))
+
+
+def check_threads(threads, num_threads: int) -> int:
+    """``threads`` batches at once, each call on ``num_threads``: at most ``MAX_THREADS`` in all."""
+    from .errors import UsageError
+
+    threads = check_count("threads", threads, MAX_THREADS, WHY_THREADS)
+    if threads * num_threads > MAX_THREADS:
+        raise UsageError(f"threads x num_threads must be at most {MAX_THREADS} inference threads "
+                         f"in all, got {threads} x {num_threads} = {threads * num_threads}")
+    return threads

@@ -21,23 +21,23 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .bits import describe_char
+from .bits import char_bits, describe_char
 from .windows import Windows, windows_from_ragged, windows_from_rows
 from .errors import InputError
 
 __all__ = ["BLOCK_SIZE", "LINES_PER_BATCH", "Batch", "LineBlock", "read_batches", "read_lines"]
 
 #: Bytes read at a time (about 20,000 lines of 50 bits). Small enough that the blocks in
-#: flight (one read, one running, one written) stay a few MB: with 4 MB blocks, peak memory
-#: for 10M lines was 1.2x that for 100k lines (which never reach the steady state), with
-#: 1 MB blocks 1.04x; large enough that per-block costs do not show.
+#: flight (one read, one running, one written) keep peak memory flat whatever the input's
+#: length (larger blocks made it grow; the benchmark's memory row checks it); large enough
+#: that per-block costs do not show.
 BLOCK_SIZE = 1 << 20
 #: Lines per batch at most, which bounds the windows built at a time (short lines are
 #: padded to the model's 50 bits).
 LINES_PER_BATCH = 1 << 16
 
 _BOM = b"\xef\xbb\xbf"
-_LF, _CR, _ZERO = 0x0A, 0x0D, 0x30
+_LF, _CR = 0x0A, 0x0D
 
 
 @dataclass(frozen=True)
@@ -196,8 +196,8 @@ def _parse_block(data: bytes, name: str, line_no: int) -> tuple[_Lines, InputErr
     arr = np.frombuffer(data, np.uint8)
     table = _uniform_rows(data, arr)
     if table is not None:
-        rows = table - np.uint8(_ZERO)
-        if not (rows > 1).any():
+        rows, bad = char_bits(table)
+        if not bad.any():
             return _Lines(len(rows), rows=rows), None
     # General path: lines of varying lengths, or an error to locate.
     newlines = np.flatnonzero(arr == _LF)
@@ -208,8 +208,7 @@ def _parse_block(data: bytes, name: str, line_no: int) -> tuple[_Lines, InputErr
     crlf = (ends > starts) & (arr[ends - 1] == _CR) & (ends < len(arr))  # a CR at EOF is alone
     content_ends = ends - crlf
     lengths = content_ends - starts
-    values = arr - np.uint8(_ZERO)
-    bad = values > 1
+    values, bad = char_bits(arr)
     bad[newlines] = False
     bad[content_ends[crlf]] = False
     n_good = len(ends)

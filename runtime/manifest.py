@@ -1,18 +1,12 @@
-"""Finding a model, reading its manifest, and trusting its artifacts.
+"""The manifest: its schema, and reading it (the runtime's and the export's one reader).
 
 A model is a directory holding ``manifest.json`` (written by the export stage) and one
 artifact per backend (``model.tflite``, ``model.onnx``). The manifest records what the
 model computes (``task``, ``n_bits``, its input and output) and, for each artifact, its
 file name, size and sha256.
 
-Where a model is looked for is ``runtime.locate.find_manifest`` (also importable from here).
-
-Before an artifact is opened its size and sha256 are checked against the manifest, and
-after it is opened its input and output are checked against the manifest's
-(``open_artifact``): a damaged, replaced or mismatched model is refused with a
-ModelError, never run. Checksums are the only reliable guard: damaged ``.tflite`` files
-can load and give wrong numbers, or crash the process while loading. An artifact is read
-once: the bytes checked are the bytes opened.
+Where a model is looked for, and how its artifacts are verified against the manifest
+before they are opened, is ``runtime.loader``.
 
 Beside the float32 artifacts a model may carry reduced-precision variants (``variants``:
 ``float16``, ``int8``, ``int8-static``; each published only if it still counts exactly) and
@@ -34,15 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, UsageError, show
-from .files import read_regular
-from .limits import MAX_ARTIFACT_BYTES, MAX_MANIFEST_BYTES
-from .locate import DEFAULT_MODEL_DIR, LOCAL_MODEL_DIR, MANIFEST_NAME, _as_path, find_manifest
+from .files import as_path, read_regular
+from .limits import MAX_MANIFEST_BYTES
 
-__all__ = [
-    "MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR",
-    "PRECISIONS", "DEFAULT_PRECISION", "check_precision", "Artifact", "Manifest", "find_manifest", "read_manifest",
-    "verify_artifact", "open_artifact", "read_verified",
-]
+__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "PRECISIONS", "DEFAULT_PRECISION",
+           "check_precision", "Artifact", "Manifest", "read_manifest"]
+
+MANIFEST_NAME = "manifest.json"
 
 SCHEMA_VERSION = 1
 TASK = "count-ones"
@@ -158,7 +150,7 @@ def _check_tensor(path: Path, data: dict, key: str, name: str, shape: list) -> N
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Read and check a manifest. Raises ModelError for anything missing, unknown or inconsistent."""
-    path = Path(_as_path(path))
+    path = Path(as_path(path))
     raw = read_regular(path, "manifest", MAX_MANIFEST_BYTES)
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -235,68 +227,3 @@ def _entry(path: Path, where: str, backend: str, entry: Any,
     return Artifact(backend=backend, path=path.parent / file, format=str(entry["format"]),
                     sha256=digest.lower(), size_bytes=size, converter=entry.get("converter"),
                     opset=opset if _int(opset) else None, precision=precision)
-
-
-def _sha256(data: bytes):
-    """A sha256 hash of ``data``, by CPython's built-in implementation when it has one.
-
-    ``import hashlib`` loads OpenSSL first, about 3 ms of a command-line cold start of
-    ~0.1 s, to hash one file of some 50 KB; the result is the same.
-    """
-    try:
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256  # Python 3.11 and before
-        except ImportError:
-            from hashlib import sha256
-    return sha256(data)
-
-
-def verify_artifact(manifest: Manifest, backend: str, precision: str = DEFAULT_PRECISION) -> Artifact:
-    """Check that the backend's artifact exists and matches its recorded size and sha256."""
-    return _read_verified(manifest, backend, precision)[0]
-
-
-def read_verified(artifact: Artifact) -> bytes:
-    """The content of a file the manifest lists, checked against its size and sha256."""
-    content = read_regular(artifact.path, "artifact", MAX_ARTIFACT_BYTES, size=artifact.size_bytes)
-    digest = _sha256(content).hexdigest()
-    if digest != artifact.sha256:
-        raise ModelError(f"{artifact.path}: sha256 is {digest[:16]}..., the manifest says "
-                         f"{artifact.sha256[:16]}...: damaged or replaced artifact, refusing it")
-    return content
-
-
-def _read_verified(manifest: Manifest, backend: str,
-                   precision: str = DEFAULT_PRECISION) -> tuple[Artifact, bytes]:
-    """The backend's artifact and its content, checked against the manifest.
-
-    The content is read once, and the bytes that were checked are the ones the backend
-    opens: a file replaced between the check and the load cannot slip through.
-    """
-    if not isinstance(backend, str):
-        raise UsageError(f"backend must be a backend name, got {show(backend)}")
-    artifact = manifest.artifact(backend, precision)
-    return artifact, read_verified(artifact)
-
-
-def open_artifact(manifest: Manifest, backend: str, precision: str = DEFAULT_PRECISION,
-                  **options: Any):
-    """Verify the backend's artifact (at ``precision``), open it, and check it against the
-    manifest.
-
-    Returns a ``runtime.backends.Backend``. Raises ModelError for a damaged or mismatched
-    artifact or one the model does not have, BackendUnavailableError when the backend's
-    package is missing, UsageError for an unknown precision.
-    """
-    from .backends import open_backend
-
-    artifact, content = _read_verified(manifest, backend, precision)
-    opened = open_backend(backend, artifact.path, content=content, **options)
-    if opened.n_bits != manifest.n_bits or opened.n_classes != manifest.n_classes:
-        raise ModelError(
-            f"{artifact.path}: the model reads [batch, {opened.n_bits}, 1] and writes "
-            f"[batch, {opened.n_classes}], but the manifest says [batch, {manifest.n_bits}, 1] "
-            f"and [batch, {manifest.n_classes}]")
-    return opened

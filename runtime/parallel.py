@@ -166,3 +166,4 @@ class Chain:
             action()
         except InvalidStateError:  # cancelled by the caller meanwhile
             pass
+

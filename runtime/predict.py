@@ -18,7 +18,7 @@ already been written to standard output; an ``--output`` file is written atomica
 
 ``--output`` replaces a regular file only if it may be written (as a shell redirect
 would), keeping its mode; a device, a FIFO or one of the shell's descriptors
-(``/dev/stdout``, ``/dev/fd/N``) is written in place (see ``runtime.output``).
+(``/dev/stdout``, ``/dev/fd/N``) is written in place (see ``runtime.cli.output``).
 
 Input is read and written in blocks, so memory does not grow with the input; when
 standard error is a terminal and the input is large, progress is shown there. Large
@@ -31,31 +31,30 @@ Exit status:
   2    bad options, or a file that cannot be read or written (including a full disk, or
        standard input or output closed)
   128+N  ended by signal N, quietly, leaving no temporary file: 130 Ctrl-C (SIGINT),
-         129 SIGHUP, 143 SIGTERM (see ``runtime.interrupts``)
+         129 SIGHUP, 143 SIGTERM (see ``runtime.cli.interrupts``)
   141  standard output closed early (e.g. piped into ``head``): 128 + SIGPIPE, as a
        program killed by SIGPIPE reports to the shell; nothing is printed
 
 With standard error closed (``2>&-``) the run goes on and only the status tells.
 
-The command line only parses its arguments, calls the ``runtime`` API and prints.
+The command line only parses its arguments, calls the ``runtime`` API
+(``Predictor.predict_stream``) and writes what it returns.
 """
 
 if __name__ == "__main__":  # first of all: from here on a signal ends the run quietly
-    from .interrupts import install
+    from .cli.interrupts import install
 
     install()
 
 import argparse
 import os
 import sys
-from collections import deque
 
-from .cli import Fail, OneLineParser
-from .output import StdoutSink, open_output
-from .streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
+from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, run_main, say, silence_stdout
+from .cli.output import StdoutSink, open_output
+from .cli.streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
 PROG = "runtime.predict"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 _EPILOG = """\
 input: one string of 0 and 1 per line, any length >= 1; LF or CRLF line ends, a
@@ -70,7 +69,7 @@ model: --model, else ./artifacts when it holds a manifest.json, else the model s
 exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model; backend not installed
-  2    bad options; unreadable input or unwritable output (e.g. a full disk)
+  2    bad options (a UsageError); unreadable input or unwritable output (e.g. a full disk)
   128+N  ended by signal N: 130 Ctrl-C, 129 SIGHUP, 143 SIGTERM; no temporary file left
   141  output closed early (e.g. piped into head), quietly
 """
@@ -78,7 +77,7 @@ exit status:
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, told the terminal's width: left to find it, argparse imports
-    shutil (and with it the compression modules), ~2 ms of a ~0.1 s cold start."""
+    shutil (and with it the compression modules), a visible share of a cold start."""
 
     def __init__(self, prog: str, *args, **kwargs):
         if not args and "width" not in kwargs:
@@ -122,7 +121,7 @@ def _path(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
-    from .formats import FORMATS
+    from .cli.formats import FORMATS
     from .limits import MAX_BATCH_SIZE, MAX_THREADS
     from .manifest import DEFAULT_PRECISION, PRECISIONS
 
@@ -183,14 +182,11 @@ def _run(argv: list[str] | None) -> int:
     sink = None
     try:
         sink = _open_sink(args.output)
-        from . import ParityEdgeError, load
+        from . import load
 
-        try:
-            with QuietNativeStderr():
-                predictor = load(args.model, args.backend, precision=args.precision,
-                                 batch_size=args.batch_size, threads=args.threads)
-        except ParityEdgeError as exc:
-            raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
+        with QuietNativeStderr():
+            predictor = load(args.model, args.backend, precision=args.precision,
+                             batch_size=args.batch_size, threads=args.threads)
         _stream(source, name, size, predictor, sink, args.format)
         sink = None
         return EXIT_OK
@@ -210,14 +206,12 @@ def _open_sink(output: str | None):
 
 def _stream(source, name: str, size: int | None, predictor, sink, format: str) -> None:
     """Read, predict and write batch by batch; commit the output at the end."""
-    from . import InputError, ParityEdgeError
-    from .formats import Formatter
-    from .lines import read_batches
+    from .cli.formats import Formatter
 
     formatter = Formatter(format)
     progress = Progress(size)
     lines = 0
-    results = _results(read_batches(source, name, predictor.n_bits), predictor)
+    results = predictor.predict_stream(source, name)
     try:
         _write(sink, formatter.header())
         while True:
@@ -236,51 +230,9 @@ def _stream(source, name: str, size: int | None, predictor, sink, format: str) -
             raise
         except OSError as exc:
             raise _write_failure(sink, exc) from None
-    except InputError as exc:
-        raise Fail(str(exc), EXIT_FAILURE) from None
-    except ParityEdgeError as exc:
-        raise Fail(f"{PROG}: {exc}", EXIT_FAILURE) from None
     finally:
         results.close()
         progress.clear()
-
-
-def _results(batches, predictor):
-    """``(batch, Result)`` for each batch, in order, with reading, inference and writing overlapped.
-
-    A batch larger than one inference call is submitted to the predictor's threads, and
-    its result is handed out only once the next batch has been read and submitted: the
-    caller writes one batch while the next one runs. Smaller batches (short inputs, or a
-    slow pipe) run at once on this thread. A read error or a bad line comes after the
-    results of every line before it, as it would one batch at a time.
-    """
-    pending = deque()  # (batch, future), at most one
-
-    def finished():
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-    try:
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except Exception:
-                yield from finished()
-                raise
-            if batch.windows.bits.shape[0] > predictor.batch_size:
-                future = predictor.submit(batch.windows)
-                yield from finished()
-                pending.append((batch, future))
-            else:
-                yield from finished()
-                yield batch, predictor.predict(batch.windows)
-        yield from finished()
-    finally:
-        for _, future in pending:
-            future.cancel()  # stopped early (an error, Ctrl-C): the threads stop too
 
 
 def _write(sink, data: bytes) -> None:
@@ -296,44 +248,14 @@ def _write(sink, data: bytes) -> None:
 
 def _write_failure(sink, exc: OSError) -> Fail:
     if isinstance(sink, StdoutSink):
-        _silence_stdout()  # what is left in its buffer can never be written
+        silence_stdout()
     return Fail(f"{PROG}: cannot write {sink.name}: {_reason(exc)}", EXIT_USAGE)
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:
-        pass
-
-
-def _report(message: str) -> None:
-    """One line on standard error (when there is one): control characters in it, from a
-    file name say, are shown escaped."""
-    if sys.stderr is None:
-        return
-    line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
-    try:
-        print(line, file=sys.stderr)
-    except (OSError, ValueError):
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (see the module docstring)."""
     claim_standard_descriptors()
-    try:
-        return _run(argv)
-    except Fail as exc:
-        _report(str(exc))
-        return exc.status
-    except BrokenPipeError:
-        _silence_stdout()  # so the interpreter's final flush does not complain
-        return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:  # called from Python, where Ctrl-C is Python's own
-        return EXIT_INTERRUPTED
+    return run_main(PROG, lambda: _run(argv), report=say)
 
 
 if __name__ == "__main__":

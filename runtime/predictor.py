@@ -28,42 +28,17 @@ from typing import Any
 import numpy as np
 
 from .backends import BACKENDS, Backend
-from .bits import Input, one_window, prepare
-from .errors import BackendUnavailableError, ModelError, UsageError, show
-from .limits import MAX_BATCH_SIZE, MAX_THREADS, check_count
-from .manifest import (DEFAULT_PRECISION, Manifest, check_precision, find_manifest,
-                       open_artifact, read_manifest)
+from .bits import Input, invalid_value, one_window, prepare
+from .errors import ModelError, UsageError, show
+from .limits import (MAX_BATCH_SIZE, MAX_THREADS, WHY_BATCH, WHY_THREADS, check_count, check_threads,
+                     default_threads)
+from .loader import open_artifact, open_model
+from .manifest import DEFAULT_PRECISION, Manifest, check_precision, read_manifest
 
-__all__ = ["AUTO_PREFERENCE", "Result", "Predictor", "load", "default_threads"]
+__all__ = ["Result", "Predictor", "load", "default_threads"]
 
-#: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
-#: LiteRT first: on single strings a call costs it tens of microseconds against onnxruntime's
-#: hundreds, on large batches the two are about level, and it needs less memory (the README's
-#: benchmark has the figures of the shipped model).
-AUTO_PREFERENCE: tuple[str, ...] = ("tflite", "onnx")
-
-_WHY_THREADS = "more threads than cores only contend for them"
-_WHY_BATCH = "a larger call only costs memory (the fastest are 512 to 1024 windows)"
-
-
-def default_threads(num_threads: int = 1) -> int:
-    """Threads for large inputs when none are asked for: the CPU cores this process may use,
-    within ``MAX_THREADS`` inference threads in all when each call runs ``num_threads``."""
-    num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
-    try:
-        cores = len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS // num_threads))
-
-
-def _check_threads(threads: Any, num_threads: int) -> int:
-    threads = check_count("threads", threads, MAX_THREADS, _WHY_THREADS)
-    if threads * num_threads > MAX_THREADS:
-        raise UsageError(f"threads x num_threads must be at most {MAX_THREADS} inference threads "
-                         f"in all, got {threads} x {num_threads} = {threads * num_threads}")
-    return threads
-
+# The dtypes of a one-row array that skips the general path: a copy as uint8 is exact.
+_ONE_ROW = (np.dtype(np.uint8), np.dtype(np.bool_))
 
 @dataclass(frozen=True)
 class Result:
@@ -123,8 +98,8 @@ class Predictor:
         self._requested = (batch_size, threads)  # what to ask for again when unpickled
         if batch_size is None:
             batch_size = backend.default_batch_size
-        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
-        self.threads = _check_threads(default_threads(per_call) if threads is None else threads,
+        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
+        self.threads = check_threads(default_threads(per_call) if threads is None else threads,
                                       per_call)
         self.backend = backend
         self.manifest = manifest
@@ -178,7 +153,27 @@ class Predictor:
             row = one_window(bits[0], self.n_bits)
             if row is not None:
                 return _result(self.backend._run(row).argmax(axis=1))
+        elif type(bits) is np.ndarray and bits.shape == (1, self.n_bits) and bits.dtype in _ONE_ROW:
+            # One row of the model's size, the same case; checked on the copy the model reads.
+            row = bits.astype(np.uint8)
+            if invalid_value(row) is None:
+                return _result(self.backend._run(row).argmax(axis=1))
         return _result(self._count_input(prepare(bits, self.n_bits)))
+
+    def predict_stream(self, stream, name: str = "<stream>"):
+        """Count the ones in every line of the binary ``stream``, a block of lines at a time.
+
+        Yields ``(batch, Result)`` in order: ``batch.first_line`` (1-based),
+        ``batch.n_lines``, ``batch.bytes_read`` so far. Lines follow the rules of
+        ``runtime.predict`` (``runtime.lines``); the first bad one raises ``InputError``
+        (``NAME:LINE:COLUMN: ...``) after the results of every line before it. Memory stays
+        bounded whatever the stream's length; the next block is read and counted while the
+        caller handles one. Closing the generator early stops the work in flight.
+        """
+        from .lines import read_batches
+        from .pipeline import pipeline
+
+        return pipeline(read_batches(stream, name, self.n_bits), self)
 
     def submit(self, bits: Any):
         """Start counting in the background; return a ``concurrent.futures.Future`` of the Result.
@@ -259,7 +254,7 @@ class Predictor:
     def _executor(self):
         with self._pool_lock:
             if self._pool is None:
-                # Imported here: a one-line input never needs it (it costs ~5 ms to import).
+                # Imported here: a one-line input never needs it, and its import is slow.
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="runtime-predict")
@@ -288,14 +283,15 @@ def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads:
                      threads, precision)
 
 
-def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
+def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto", *,
          precision: str = DEFAULT_PRECISION, batch_size: int | None = None,
          threads: int | None = None, num_threads: int | None = None) -> Predictor:
     """Find, verify and open a model; return a Predictor.
 
     ``model``: an artifact directory or its ``manifest.json`` (a str, bytes or
     os.PathLike); None looks in ``./artifacts``, then uses the default model shipped with
-    the package. ``backend``: ``"auto"`` (the first installed of ``AUTO_PREFERENCE`` that
+    the package; or an opened ``runtime.backends.Backend`` (a stand-in in tests, say), used
+    as it is, without a manifest (``backend`` and ``precision`` must then be left as they are). ``backend``: ``"auto"`` (the first of ``runtime.loader.AUTO_PREFERENCE`` that
     the model has at ``precision`` and that is installed), ``"tflite"`` or ``"onnx"``.
     ``precision``: ``"float32"`` (the default), or a reduced-precision variant the model
     carries (``"int8"``, ...; see ``runtime.manifest.PRECISIONS``). ``batch_size``: windows per inference
@@ -310,36 +306,22 @@ def load(model: str | os.PathLike | None = None, backend: str = "auto", *,
     BackendUnavailableError when the backend's package is not installed, UsageError for
     a bad setting.
     """
+    if isinstance(model, Backend):
+        if backend != "auto" or precision != DEFAULT_PRECISION or num_threads is not None:
+            raise UsageError("an opened backend is used as it is: backend, precision and "
+                             "num_threads cannot be given with it")
+        return Predictor(model, None, batch_size, threads)
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto or one of: "
                          f"{', '.join(BACKENDS)}")
     # Every setting is checked before the model is read.
     if batch_size is not None:
-        check_count("batch_size", batch_size, MAX_BATCH_SIZE, _WHY_BATCH)
+        check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
     if num_threads is not None:
-        num_threads = check_count("num_threads", num_threads, MAX_THREADS, _WHY_THREADS)
+        num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
     if threads is not None:
-        _check_threads(threads, num_threads or 1)
+        check_threads(threads, num_threads or 1)
     check_precision(precision)
-    manifest = read_manifest(find_manifest(model))
     options = {} if num_threads is None else {"num_threads": num_threads}
-    if backend != "auto":
-        return Predictor(open_artifact(manifest, backend, precision, **options), manifest,
-                         batch_size, threads, precision)
-    missing = []
-    has = manifest.precisions().get(precision, [])
-    for name in AUTO_PREFERENCE:
-        if name not in has:
-            continue
-        try:
-            opened = open_artifact(manifest, name, precision, **options)
-        except BackendUnavailableError as exc:
-            missing.append(exc)
-            continue
-        return Predictor(opened, manifest, batch_size, threads, precision)
-    if missing:
-        raise BackendUnavailableError(
-            "no backend installed for this model: " + "; ".join(str(e) for e in missing),
-            package=missing[0].package) from missing[0]
-    raise ModelError(f"{manifest.path}: this model has no {precision} file for any known backend; "
-                     f"it has: {manifest.describe()}")
+    opened, manifest = open_model(model, backend, precision, **options)
+    return Predictor(opened, manifest, batch_size, threads, precision)

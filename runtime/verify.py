@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
-from .manifest import (DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, find_manifest,
-                       open_artifact, read_manifest, read_verified)
+from .loader import auto_order, find_manifest, installed, open_artifact, read_verified
+from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, read_manifest
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 @dataclass(frozen=True)
@@ -159,15 +159,12 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
         BACKENDS[backend].available()  # BackendUnavailableError with the install hint
         return Verification(str(manifest.directory),
                             (_check(manifest, backend, precision, golden, skip_unavailable=False),))
-    from .predictor import AUTO_PREFERENCE
-
-    order = [name for name in AUTO_PREFERENCE if name in has] + \
-            [name for name in has if name not in AUTO_PREFERENCE]
-    installed = [name for name in order if _installed(name)]
-    if not installed:
+    order = auto_order(manifest, precision)
+    usable = [name for name in order if installed(name)]
+    if not usable:
         BACKENDS[order[0]].available()  # raises, naming what to install
     checks = []
-    for name in installed:  # auto: the first that runs the file here, as runtime.load; all: each
+    for name in usable:  # auto: the first that runs the file here, as runtime.load; all: each
         checks.append(_check(manifest, name, precision, golden, skip_unavailable=True))
         if backend == "auto" and not checks[-1].skipped:
             checks = checks[-1:]
@@ -175,22 +172,18 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     return Verification(str(manifest.directory), tuple(checks))
 
 
-def _installed(backend: str) -> bool:
-    from .backends import BACKENDS
-
-    try:
-        BACKENDS[backend].available()
-    except BackendUnavailableError:
-        return False
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    """Run the command line; return its exit status (see ``--help``)."""
+    from .cli.args import run_main
 
+    return run_main("runtime.verify", lambda: _main(argv), interrupted="runtime.verify: interrupted")
+
+
+def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
+    from .cli.args import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m runtime.verify",
         description="Replay the model's golden set (shipped with it by the export) through each "
                     "backend on this machine: counts must agree, and float32 logits stay within "
@@ -206,11 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to verify (default: %(default)s)")
     args = parser.parse_args(argv)
-    try:
-        result = verify_model(args.model, args.backend, args.precision)
-    except ParityEdgeError as exc:
-        print(f"runtime.verify: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    result = verify_model(args.model, args.backend, args.precision)
     print(f"model: {result.model}")
     for check in result.checks:
         print(check.line())
@@ -218,10 +207,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("runtime.verify: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        sys.exit(141)
+    sys.exit(main())

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import struct
 
 import numpy as np
 
 from .files import read_regular
-from .graphs import Graph, WeightsError, read_graph
+from .errors import ModelError
+from .graphs import Graph, WeightsError
 from .limits import MAX_ARTIFACT_BYTES
 
 __all__ = ["WeightsError", "RecurrentWeights", "FoldedWeights", "FileProof", "read_weights",
@@ -104,6 +106,23 @@ def prove_file(path: str | os.PathLike, content: bytes | None = None) -> FilePro
     else:
         certificate = certify_recurrent(*weights.arrays())
     return FileProof(os.fspath(path), weights.graph, certificate, weights)
+
+
+def read_graph(path: str, content: bytes) -> Graph:
+    """The graph of the model file at ``path`` whose bytes are ``content``."""
+    from .onnx_graph import onnx_graph
+    from .tflite_graph import tflite_graph
+
+    try:
+        if str(path).endswith(".onnx"):
+            return onnx_graph(memoryview(content))
+        return tflite_graph(bytes(content))
+    except ModelError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+    except (IndexError, struct.error, ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the model's graph: damaged or not a "
+                         f"{'ONNX' if str(path).endswith('.onnx') else 'TFLite'} file "
+                         f"({type(exc).__name__}: {exc})") from exc
 
 
 class _Walk:

@@ -7,9 +7,42 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from runtime.backends import Backend
+
 NOBODY = 65534
+
+
+class FakeBackend(Backend):
+    """The one stand-in for a model in the tests (``from conftest import FakeBackend``): no
+    model file, logits from the true count of ones, peaking at it (``-|class - count|``).
+
+    It records each call's input shape (``calls``), the rows it was given (``rows``) and the
+    largest input value (``largest``). ``distort(logits, counts)`` may change the logits it
+    returns; ``gate`` (a ``threading.Event``) holds every call until it is set.
+    """
+
+    def __init__(self, n_bits=50, *, name="fake", distort=None, gate=None):
+        super().__init__(f"<{name}>")
+        self.name = name
+        self.n_bits, self.n_classes = n_bits, n_bits + 1
+        self.distort, self.gate = distort, gate
+        self.calls, self.rows, self.largest = [], 0, 0.0
+
+    def _predict(self, inputs):
+        if self.gate is not None:
+            self.gate.wait(timeout=60)
+        assert inputs.dtype == np.float32 and inputs.shape[1:] == (self.n_bits, 1)
+        self.calls.append(inputs.shape)
+        self.rows += len(inputs)
+        self.largest = max(self.largest, float(inputs.max()))
+        counts = np.clip(inputs[:, :, 0].sum(axis=1).astype(int), 0, self.n_bits)
+        logits = -np.abs(np.arange(self.n_classes)[None, :] - counts[:, None]).astype(np.float32)
+        if self.distort is not None:
+            logits = self.distort(logits, counts).astype(np.float32)
+        return logits
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-EXIT_OK, EXIT_USAGE, EXIT_NOT_EXACT, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_USAGE, EXIT_NOT_EXACT = 0, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume from the last completed epoch",
-              file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        sys.exit(141)
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("train", main, interrupted="\ninterrupted: run the same command again to "
+                      "resume from the last completed epoch"))

@@ -47,9 +47,9 @@ def certify_weights(kernel, recurrent, bias, dense_kernel, dense_bias) -> Certif
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    from runtime.cli.args import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m train.certify",
         description="Prove (or fail to prove) that a saved count-the-ones model counts every "
                     "string of its window right, float32 round-off included.",
@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     import sys
 
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("train.certify", main))

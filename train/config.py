@@ -11,6 +11,8 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
+from runtime.cli.args import OneLineParser
+
 # The same as train.model.CELLS (a test pins it); repeated so that ``--help`` and
 # argument errors answer without importing TensorFlow.
 CELLS = ("rnn", "gru", "lstm")
@@ -156,7 +158,7 @@ _HELP = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m train",
         description="Train the count-the-ones RNN on generated bit strings, prove it exact "
                     "(train.certify), evaluate it on held-out sets and write model.keras, "
@@ -180,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """Settings from the command line; argparse reports bad values (usage, exit 2)."""
+    """Settings from the command line; a bad value is a ``runtime.cli.args.Fail`` (one line,
+    exit 2)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     config = TrainConfig(**vars(args))

@@ -164,7 +164,9 @@ def load_saved_model(path: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from runtime.cli.args import OneLineParser
+
+    parser = OneLineParser(
         prog="python -m train.evaluate",
         description="Count the ones with a saved Keras model on the held-out evaluation sets "
                     "(1,000,000 uniform strings, 1,000 strings of every count, edge cases, "
@@ -197,10 +199,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(141)
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("train.evaluate", main, interrupted="interrupted"))

@@ -11,43 +11,15 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+
+from runtime.files import atomic_path
 
 REPORT_NAME = "train_report.json"
 CURVES_NAME = "training_curves.png"
 MODEL_NAME = "model.keras"
-
-
-@contextmanager
-def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``.
-
-    The temporary name keeps the target's suffixes (Keras insists on ``.keras`` and
-    ``.weights.h5``).
-    On any exception the temporary file is removed and ``target`` is untouched.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stem, *_ = target.name.split(".", 1)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{stem}.",
-                               suffix="".join(target.suffixes))
-    os.close(fd)
-    tmp_path = Path(tmp)
-    # mkstemp creates the file private (0600); give it the permissions any new file gets.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 def sha256_of(path: Path | str) -> str:
@@ -63,15 +35,10 @@ def write_json(path: Path | str, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def library_versions() -> dict[str, str]:
-    import keras
-    import matplotlib
-    import numpy
-    import tensorflow
+def library_versions() -> dict[str, str | None]:
+    from runtime.versions import versions
 
-    return {"python": platform.python_version(), "numpy": numpy.__version__,
-            "tensorflow": tensorflow.__version__, "keras": keras.__version__,
-            "matplotlib": matplotlib.__version__, "platform": platform.platform()}
+    return {**versions(("numpy", "tensorflow", "keras", "matplotlib")), "platform": platform.platform()}
 
 
 def machine() -> dict:
