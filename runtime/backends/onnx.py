@@ -42,6 +42,7 @@ class OnnxBackend(Backend):
         super().__init__(path, num_threads)
         self._ort = _import_onnxruntime()
         self._content = _read_model(self.path, content)
+        _refuse_external_data(self.path, self._content)
         try:
             self._session = self._new_session()
             inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
@@ -95,3 +96,19 @@ class OnnxBackend(Backend):
             raise ModelError(f"{self.path}: onnxruntime failed to run the model: "
                              f"{type(exc).__name__}: {exc}") from exc
         return logits
+
+
+def _refuse_external_data(path, content: bytes) -> None:
+    """ModelError when a tensor of the model is stored outside ``content``: onnxruntime would
+    read it from a file relative to the current directory, bytes no sha256 vouched for (the
+    exporter never writes external data)."""
+    from ..onnx_graph import external_tensors
+
+    try:
+        names = external_tensors(content)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    if names:
+        raise ModelError(f"{path}: tensor {names[0]!r} is stored outside the file (external data); "
+                         "a model's file must hold all its weights, so the bytes checked are the "
+                         "bytes that compute")

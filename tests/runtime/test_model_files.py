@@ -1,0 +1,145 @@
+"""A hostile model directory: what its files may not do, whatever the manifest says.
+
+Each test edits a copy of the shipped model and lists the edited file in the manifest with
+its true sha256 and size, so only the rule under test can refuse it."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime.errors import ModelError
+from runtime.files import sha256
+from runtime.onnx_graph import _fields
+
+pytestmark = pytest.mark.runtime
+
+MODEL = Path(runtime.__file__).parent / "model"
+BITS = b"1111111\n"
+
+
+def copy_model(directory: Path) -> Path:
+    directory.mkdir()
+    for path in MODEL.iterdir():
+        if path.is_file():
+            (directory / path.name).write_bytes(path.read_bytes())
+    return directory
+
+
+def relist(directory: Path, name: str) -> None:
+    """Record ``name``'s current sha256 and size wherever the manifest lists it."""
+    manifest = directory / "manifest.json"
+    data = json.loads(manifest.read_text())
+    content = (directory / name).read_bytes()
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("file") == name:
+                node["sha256"], node["size_bytes"] = sha256(content).hexdigest(), len(content)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(data)
+    manifest.write_text(json.dumps(data))
+
+
+def predict(*args, cwd, stdin=BITS):
+    return subprocess.run([sys.executable, "-m", "runtime.predict", *args], input=stdin,
+                          capture_output=True, cwd=cwd, timeout=120)
+
+
+# ------------------------------------------------------------------ ONNX external data
+
+def _key(number: int, wire: int) -> bytes:
+    return _uvarint(number << 3 | wire)
+
+
+def _encode(number: int, wire: int, value) -> bytes:
+    if wire == 0:
+        return _key(number, 0) + _uvarint(value)
+    if wire == 2:
+        return _key(number, 2) + _uvarint(len(value)) + bytes(value)
+    return _key(number, wire) + bytes(value)
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def externalize(onnx: bytes, where: str = "initializer") -> tuple[bytes, int]:
+    """``onnx`` with its largest float initializer's data moved to ``weights.bin`` (as the
+    ONNX external-data format stores it), and the number of bytes moved."""
+    moved = 0
+
+    def tensor(b) -> bytes:
+        nonlocal moved
+        fields = list(_fields(b))
+        raw = next(bytes(v) for n, w, v in fields if n == 9)
+        moved = len(raw)
+        entry = lambda k, v: _encode(13, 2, _encode(1, 2, k.encode()) + _encode(2, 2, v.encode()))
+        return (b"".join(_encode(n, w, v) for n, w, v in fields if n != 9)
+                + entry("location", "weights.bin") + entry("offset", "0") + entry("length", str(moved))
+                + _encode(14, 0, 1))
+
+    def graph(b) -> bytes:
+        fields = list(_fields(b))
+        sizes = [len(next((v for n2, _, v in _fields(v) if n2 == 9), b"")) if n == 5 else -1
+                 for n, _, v in fields]
+        biggest = sizes.index(max(sizes))
+        return b"".join(_encode(n, w, tensor(v) if i == biggest else v)
+                        for i, (n, w, v) in enumerate(fields))
+
+    out = b"".join(_encode(n, w, graph(v) if n == 7 else v) for n, w, v in _fields(memoryview(onnx)))
+    return out, moved
+
+
+def test_onnx_external_data_is_refused_not_read_from_the_cwd(tmp_path):
+    model = copy_model(tmp_path / "ext")
+    content, moved = externalize((model / "model.onnx").read_bytes())
+    (model / "model.onnx").write_bytes(content)
+    relist(model, "model.onnx")
+    (tmp_path / "weights.bin").write_bytes(bytes(moved))  # zeroed weights, where onnxruntime looks
+
+    done = predict("--model", "ext", "--backend", "onnx", cwd=tmp_path)
+    assert done.returncode == 1, done
+    assert done.stdout == b""
+    err = done.stderr.decode()
+    assert err.count("\n") == 1 and "external data" in err and "model.onnx" in err, err
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(ModelError, match="external data"):
+            runtime.load("ext", backend="onnx")
+    finally:
+        os.chdir(cwd)
+
+
+def test_onnx_reader_finds_external_data_anywhere():
+    from runtime.onnx_graph import external_tensors
+
+    content, _ = externalize((MODEL / "model.onnx").read_bytes())
+    assert len(external_tensors(content)) == 1
+    assert external_tensors((MODEL / "model.onnx").read_bytes()) == []
+    # the same tensor inside a node's attribute of a function: still found
+    tensor = next(v for n, _, v in _fields(memoryview(content)) if n == 7)
+    tensor = next(v for n, _, v in _fields(tensor) if n == 5 and any(n2 == 13 for n2, _, _ in _fields(v)))
+    attribute = _encode(1, 2, b"value") + _encode(5, 2, tensor)
+    node = _encode(4, 2, b"Constant") + _encode(5, 2, attribute)
+    function = _encode(1, 2, b"f") + _encode(7, 2, node)
+    assert len(external_tensors(_encode(25, 2, function))) == 1
