@@ -143,3 +143,32 @@ def test_onnx_reader_finds_external_data_anywhere():
     node = _encode(4, 2, b"Constant") + _encode(5, 2, attribute)
     function = _encode(1, 2, b"f") + _encode(7, 2, node)
     assert len(external_tensors(_encode(25, 2, function))) == 1
+
+
+# ------------------------------------------------------------------ links out of the directory
+
+@pytest.mark.parametrize("name", ["model.tflite", "model.onnx", "golden.npz", "manifest.json"])
+def test_a_link_out_of_the_model_directory_is_refused_without_describing_its_target(tmp_path, name):
+    model = copy_model(tmp_path / "m")
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret")
+    (model / name).unlink()
+    (model / name).symlink_to(outside)
+    command = "runtime.verify" if name == "golden.npz" else "runtime.predict"
+    backend = "onnx" if name == "model.onnx" else "tflite"
+    done = subprocess.run([sys.executable, "-m", command, "--model", "m", "--backend", backend], input=BITS,
+                          capture_output=True, cwd=tmp_path, timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 1 and done.stdout == b"", done
+    assert f"m/{name}: cannot read" in err and "symbolic link" in err, err
+    assert "6 bytes" not in err and "sha256 is" not in err, err
+
+
+def test_a_link_to_a_file_inside_is_refused_too(tmp_path):
+    """A link is refused as such: whether it leads out cannot be judged without following it."""
+    model = copy_model(tmp_path / "m")
+    (model / "copy.onnx").write_bytes((model / "model.onnx").read_bytes())
+    (model / "model.onnx").unlink()
+    (model / "model.onnx").symlink_to("copy.onnx")
+    with pytest.raises(ModelError, match="symbolic link"):
+        runtime.load(model, backend="onnx")
