@@ -19,7 +19,6 @@ the golden set is missing or damaged, or the model cannot be opened; 2 for bad o
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
+from .golden import read_golden
 from .loader import auto_order, find_manifest, installed, open_artifact, read_verified
 from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, read_manifest
 
@@ -88,11 +88,7 @@ def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
                          "(exported before golden sets existed: export it again)")
     content = read_verified(entry)
     where = f"{entry.path}: damaged golden set"
-    try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
-            bits, counts, logits = (arrays[k] for k in ("bits", "counts", "logits"))
-    except Exception as exc:  # zipfile, numpy's format errors, a missing array
-        raise ModelError(f"{where}: {type(exc).__name__}: {show(str(exc))}") from exc
+    bits, counts, logits = read_golden(content, manifest.n_bits, where)  # bounded before read
     n = len(bits)
     if (bits.dtype != np.uint8 or bits.shape != (n, manifest.n_bits) or (bits > 1).any()
             or counts.shape != (n,) or counts.dtype.kind != "i"

@@ -172,3 +172,60 @@ def test_a_link_to_a_file_inside_is_refused_too(tmp_path):
     (model / "model.onnx").symlink_to("copy.onnx")
     with pytest.raises(ModelError, match="symbolic link"):
         runtime.load(model, backend="onnx")
+
+
+# ------------------------------------------------------------------ golden.npz as a zip bomb
+
+def _npz(members: dict[str, tuple[np.dtype, tuple, int]]) -> bytes:
+    """An .npz whose members have the given headers, each followed by ``n`` zero bytes,
+    written in pieces so the test itself never holds them."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (dtype, shape, n) in members.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                header, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                         "shape": shape})
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                member.write(header.getvalue())
+                zeros = bytes(1 << 20)
+                while n > 0:
+                    member.write(zeros[:n])
+                    n -= len(zeros)
+    return buffer.getvalue()
+
+
+def _verify_rss(tmp_path, golden: bytes):
+    """(status, stderr, peak resident MB) of runtime.verify on the shipped model with ``golden``."""
+    model = copy_model(tmp_path / "m")
+    (model / "golden.npz").write_bytes(golden)
+    relist(model, "golden.npz")
+    process = subprocess.Popen([sys.executable, "-m", "runtime.verify", "--model", "m", "--backend", "onnx"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = process.stderr.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, err, usage.ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("case", ["rows", "columns", "dtype", "size"])
+def test_a_golden_set_that_expands_is_refused_from_its_headers(tmp_path, case):
+    rows = 511
+    members = {"bits.npy": (np.uint8, (rows, 50), rows * 50), "counts.npy": (np.int64, (rows,), rows * 8),
+               "logits.npy": (np.float32, (rows, 51), rows * 51 * 4)}
+    big = 400 << 20
+    if case == "rows":
+        members["bits.npy"] = (np.uint8, (big // 50, 50), big // 50 * 50)
+    elif case == "columns":
+        members["logits.npy"] = (np.float32, (rows, big // rows // 4), rows * (big // rows // 4) * 4)
+    elif case == "dtype":
+        members["counts.npy"] = (np.complex128, (rows,), rows * 16)
+    else:  # a header that fits, data that does not: more bytes than the header promises
+        members["bits.npy"] = (np.uint8, (rows, 50), big)
+    golden = _npz(members)
+    assert len(golden) < 2 << 20
+    status, err, peak_mb = _verify_rss(tmp_path, golden)
+    assert status == 1 and err.count("\n") == 1 and "damaged golden set" in err, err
+    assert peak_mb < 300, f"{peak_mb:.0f} MB to refuse a {len(golden)}-byte golden set"
