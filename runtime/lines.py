@@ -142,6 +142,9 @@ def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: boo
         else:
             cut = chunk.rfind(b"\n")
             if cut < 0:
+                # An unfinished line is judged as it arrives: /dev/zero, or megabytes of junk
+                # without a newline, fail at their first bad byte, not when memory runs out.
+                _check_unfinished(stream, pending, chunk, name, line_no)
                 pending.append(chunk)
                 chunk = stream.read(block_size)
                 continue
@@ -157,9 +160,41 @@ def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: boo
             if error is not None:
                 raise error
             data = lines = None
+        if pending and not at_eof:  # the start of the next line, after the lines before it
+            _check_unfinished(stream, [], pending[0], name, line_no)
         if at_eof:
             return
         chunk = stream.read(block_size)
+
+
+def _check_unfinished(stream: BinaryIO, pending: list[bytes], piece: bytes, name: str,
+                      line_no: int) -> None:
+    """InputError at the first byte of ``piece`` that no line may hold, ``piece`` being the
+    next bytes of line ``line_no``, whose first bytes (``pending``) were judged already.
+
+    A CR may only end a piece (its LF may come next); one that ended the previous piece is
+    alone when this one follows. Checking the new bytes only keeps a long valid line linear.
+    """
+    before = sum(map(len, pending))
+    at = None
+    if pending and pending[-1].endswith(b"\r"):
+        at = before - 1
+    else:
+        _, bad = char_bits(np.frombuffer(piece, np.uint8))
+        if piece.endswith(b"\r"):
+            bad[-1] = False
+        if bad.any():
+            at = before + int(bad.argmax())
+    if at is None:
+        return
+    raw = (pending[-1][-1:] + piece)[:4] if at < before else piece[at - before:at - before + 4]
+    while len(raw) < 4 and raw[0] >= 0x80:  # a character cut by the read: its next bytes
+        more = stream.read(4 - len(raw))
+        if not more:
+            break
+        raw += more
+    what, _ = describe_char(raw)
+    raise InputError(f"{name}:{line_no}:{at + 1}: {what}; expected 0 or 1", item=line_no - 1, position=at)
 
 
 @dataclass(frozen=True)
