@@ -5,8 +5,10 @@ Exit statuses, the same in every command line of the project::
 
     0    success
     1    a failure: invalid input, a missing or damaged model, a failed check
-    2    usage: a bad option (``UsageError`` included), a file that cannot be read or written
+    2    usage: a bad option (``UsageError`` included), a file that cannot be read or written,
+         memory that ran out
     3    runtime.batch: Ray or the cluster
+    70   an internal error: a bug, named in one line (please report it)
     130  interrupted (Ctrl-C)
     141  standard output closed early (e.g. piped into ``head``)
 
@@ -21,9 +23,11 @@ import sys
 from typing import Callable
 
 __all__ = ["Fail", "OneLineParser", "run_main", "failure", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
-           "EXIT_CLUSTER", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
+           "EXIT_CLUSTER", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "internal_error"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
+#: sysexits.h's EX_SOFTWARE: what no user did, so no retry or other input will help.
+EXIT_INTERNAL = 70
 
 
 class Fail(Exception):
@@ -87,7 +91,8 @@ def run_main(prog: str, body: Callable[[], int], *, report: Callable[[str], None
     """``body()``'s exit status, or the status of what it raised: a ``Fail`` or one of the
     runtime's errors (``ParityEdgeError``) said in one line through ``report``; Ctrl-C 130
     (saying ``interrupted`` first, when given); a closed standard output 141, quietly.
-    Anything else is a bug and keeps its traceback."""
+    Memory that ran out is status 2, in one line (``MemoryError``'s message, when it names
+    what was being read); anything else is a bug, named in one line with status 70."""
     from ..errors import ParityEdgeError
 
     try:
@@ -106,3 +111,25 @@ def run_main(prog: str, body: Callable[[], int], *, report: Callable[[str], None
         if interrupted and sys.stderr is not None:
             print(interrupted, file=sys.stderr)  # our own words, nothing to escape
         return EXIT_INTERRUPTED
+    except MemoryError as exc:
+        report(f"{prog}: out of memory" + (f": {exc}" if str(exc) else ""))
+        return EXIT_USAGE
+    except Exception as exc:
+        report(internal_error(prog, exc))
+        return EXIT_INTERNAL
+
+
+def internal_error(prog: str, exc: BaseException) -> str:
+    """The one line of an exception no rule expected: a bug, said plainly, with where it arose."""
+    where = exc.__traceback__
+    while where is not None and where.tb_next is not None:
+        where = where.tb_next
+    at = (f" (at {os.path.basename(where.tb_frame.f_code.co_filename)}:{where.tb_lineno})"
+          if where is not None else "")
+    return (f"{prog}: internal error, a bug (please report it): {type(exc).__name__}: "
+            f"{_shorten(str(exc))}{at}")
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

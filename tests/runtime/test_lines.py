@@ -75,3 +75,45 @@ def test_dev_zero_fails_at_once_on_the_command_line():
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode() == ("/dev/zero:1:1: invalid character '\\x00' (U+0000); "
                                     "expected 0 or 1\n")
+
+
+class Hungry(io.RawIOBase):
+    """``size`` bytes of ``1`` without a newline, then MemoryError, as a read fails when
+    memory has run out."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.left <= 0:
+            raise MemoryError
+        n = min(len(buffer), self.left)
+        buffer[:n] = b"1" * n
+        self.left -= n
+        return n
+
+
+def test_memory_running_out_in_a_long_line_names_the_file_the_line_and_its_length():
+    with pytest.raises(MemoryError, match=r"reading <in>: line 1 is 5000 bytes long so far"):
+        list(read_batches(Hungry(5000), "<in>", 50, block_size=1000))
+
+
+@pytest.mark.parametrize("raised, status, line", [
+    (MemoryError("reading x.txt: line 1 is 9 bytes long so far"), 2,
+     "prog: out of memory: reading x.txt: line 1 is 9 bytes long so far"),
+    (MemoryError(), 2, "prog: out of memory"),
+    (KeyError("path"), 70, "prog: internal error, a bug (please report it): KeyError: 'path'"),
+])
+def test_every_command_line_says_an_unexpected_exception_in_one_line(raised, status, line):
+    from runtime.cli.args import run_main
+
+    said = []
+
+    def body():
+        raise raised
+
+    assert run_main("prog", body, report=said.append) == status
+    assert len(said) == 1 and said[0].startswith(line) and "\n" not in said[0], said
