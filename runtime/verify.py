@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
-    from .cli.args import OneLineParser
+    from .cli.args import OneLineParser, write_stdout
 
     parser = OneLineParser(
         prog="python -m runtime.verify",
@@ -196,9 +196,10 @@ def _main(argv: list[str] | None) -> int:
                         help="which of the model's files to verify (default: %(default)s)")
     args = parser.parse_args(argv)
     result = verify_model(args.model, args.backend, args.precision)
-    print(f"model: {result.model}")
-    for check in result.checks:
-        print(check.line())
+    # Through write_stdout: a verdict that cannot be written (a full disk, a closed standard
+    # output) is exit 2, never a silent 0.
+    write_stdout("runtime.verify", "".join(f"{line}\n" for line in
+                                           [f"model: {result.model}", *(c.line() for c in result.checks)]))
     return EXIT_OK if result else EXIT_FAILED
 
 

@@ -18,6 +18,7 @@ A command's own statuses (``python -m train``'s 3: trained but not exact) are it
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Callable
@@ -44,6 +45,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise Fail(f"{command_name(self.prog)}: {message} (see --help)", EXIT_USAGE)
+
+    def _print_message(self, message: str, file=None) -> None:
+        # --help and --version: written and flushed here, so a full or closed standard output
+        # is one line and status 2, not "Exception ignored" at the interpreter's exit.
+        if message:
+            write_stdout(command_name(self.prog), message, file or sys.stdout)
 
 
 def command_name(prog: str) -> str:
@@ -75,6 +82,24 @@ def say(message: str) -> None:
         pass
 
 
+def write_stdout(prog: str, text: str, file=None) -> None:
+    """Write ``text`` to standard output (or ``file``) and flush it: a ``Fail`` with status 2,
+    ``PROG: cannot write <stdout>: REASON``, when it cannot be written (a full disk, a
+    standard output closed, even closed at the start); BrokenPipeError is left to run_main."""
+    file = sys.stdout if file is None else file
+    try:
+        if file is None:  # descriptor 1 was closed when Python started
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        file.write(text)
+        file.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:
+        silence_stdout()
+        raise Fail(f"{prog}: cannot write <stdout>: {getattr(exc, 'strerror', None) or exc}",
+                   EXIT_USAGE) from None
+
+
 def silence_stdout() -> None:
     """Point descriptor 1 at /dev/null: what is left in its buffer can never be written, and
     the interpreter's final flush must not complain about it."""
@@ -96,7 +121,10 @@ def run_main(prog: str, body: Callable[[], int], *, report: Callable[[str], None
     from ..errors import ParityEdgeError
 
     try:
-        return body()
+        status = body()
+        if sys.stdout is not None:  # what a command printed must reach its reader
+            write_stdout(prog, "")
+        return status
     except Fail as exc:
         report(str(exc))
         return exc.status
