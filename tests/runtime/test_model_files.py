@@ -229,3 +229,35 @@ def test_a_golden_set_that_expands_is_refused_from_its_headers(tmp_path, case):
     status, err, peak_mb = _verify_rss(tmp_path, golden)
     assert status == 1 and err.count("\n") == 1 and "damaged golden set" in err, err
     assert peak_mb < 300, f"{peak_mb:.0f} MB to refuse a {len(golden)}-byte golden set"
+
+
+# ------------------------------------------------------------------ onnxruntime's prints
+
+def _non_utf8_op_type(directory: Path) -> None:
+    """model.onnx with its first node's op type made of bytes that are not UTF-8."""
+    path = directory / "model.onnx"
+    content = path.read_bytes()
+    graph = next(v for n, _, v in _fields(memoryview(content)) if n == 7)
+    node = bytes(next(v for n, _, v in _fields(graph) if n == 1))
+    op_type = next(bytes(v) for n, _, v in _fields(node) if n == 4)
+    at = content.index(node) + node.index(op_type)
+    path.write_bytes(content[:at] + b"\xff" * len(op_type) + content[at + len(op_type):])
+    relist(directory, "model.onnx")
+
+
+@pytest.mark.parametrize("command", ["runtime.predict", "runtime.verify"])
+def test_onnxruntime_prints_nothing_on_standard_output_for_a_damaged_file(tmp_path, command):
+    _non_utf8_op_type(copy_model(tmp_path / "m"))
+    done = subprocess.run([sys.executable, "-m", command, "--model", "m", "--backend", "onnx"],
+                          input=BITS, capture_output=True, cwd=tmp_path, timeout=120)
+    out = done.stdout.decode()
+    assert "EP Error" not in out and "*****" not in out, out
+    assert done.returncode == 1 and "onnxruntime cannot load the model" in (done.stderr.decode() + out)
+
+
+def test_onnxruntime_prints_nothing_through_the_api(tmp_path, capfd):
+    _non_utf8_op_type(copy_model(tmp_path / "m"))
+    with pytest.raises(ModelError, match="onnxruntime cannot load the model"):
+        runtime.load(tmp_path / "m", backend="onnx")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
