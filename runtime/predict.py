@@ -181,6 +181,7 @@ def _run(argv: list[str] | None) -> int:
     source, name, size, closer = _open_input(args.file)
     sink = None
     try:
+        _refuse_output_over_input(args.output, source, name)
         sink = _open_sink(args.output)
         from . import load
 
@@ -195,6 +196,19 @@ def _run(argv: list[str] | None) -> int:
             sink.discard()
         if closer is not None:
             closer.close()
+
+
+def _refuse_output_over_input(output: str | None, source, name: str) -> None:
+    """Before any work: an --output that is the input file would be replaced by its counts."""
+    from .cli.output import is_input
+
+    try:
+        fd = source.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    if output and is_input(output, fd):
+        raise Fail(f"{PROG}: cannot write {output}: it is the input file ({name}); "
+                   "write elsewhere, then rename", EXIT_USAGE)
 
 
 def _open_sink(output: str | None):
