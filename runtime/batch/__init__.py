@@ -272,12 +272,26 @@ def _translate(ray, exc: BaseException, watch: ClusterWatch | None = None) -> Ba
     if ours is not None:
         return ours
     if isinstance(exc, ray.exceptions.RayTaskError):
-        cause = exc.cause
-        while isinstance(getattr(cause, "__cause__", None), BaseException):
-            cause = cause.__cause__
-        return ClusterError(f"a task failed: {type(cause).__name__}: "
-                            f"{(str(cause).strip().splitlines() or [''])[0]}")
+        return _task_failure(ray, exc)
     if isinstance(exc, ray.exceptions.RayError):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return ClusterError(f"the cluster failed: {type(exc).__name__}: {first}")
     return exc
+
+
+def _task_failure(ray, exc) -> BaseException:
+    """What a task raised that is not ours, as what it is: Ray's own failure (a worker or
+    object lost) is the cluster's (exit 3), a file that failed a UsageError, memory that ran
+    out a MemoryError; anything else is a bug, said as one (never "the cluster")."""
+    cause = exc.cause
+    while isinstance(getattr(cause, "__cause__", None), BaseException):
+        cause = cause.__cause__
+    first = (str(cause).strip().splitlines() or [""])[0]
+    if isinstance(cause, ray.exceptions.RayError):
+        return ClusterError(f"a task failed: {type(cause).__name__}: {first}")
+    if isinstance(cause, OSError):
+        return UsageError(f"a task could not read or write a file: {cause.strerror or first}"
+                          + (f": {cause.filename}" if cause.filename else ""))
+    if isinstance(cause, MemoryError):
+        return MemoryError(f"in a task: {first}" if first else "in a task")
+    return cause if isinstance(cause, Exception) else ClusterError(f"a task failed: {type(cause).__name__}")

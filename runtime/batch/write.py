@@ -140,6 +140,8 @@ def part_files(directory: str, format: str, progress=None):
             rows, writer = 0, None
             with open(path, "wb") as f:
                 for block in blocks:
+                    if block.num_rows == 0:  # an empty file's: nothing to write, maybe no columns
+                        continue
                     table = block.select(list(COLUMNS))
                     if format != "parquet":
                         table = table.set_column(0, "path", table.column("path").cast(pa.string()))

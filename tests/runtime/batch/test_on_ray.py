@@ -308,3 +308,38 @@ def test_ray_client_is_refused_with_what_to_use_instead(tmp_path):
     with pytest.raises(runtime.UsageError, match="Ray Client cannot run Ray Data jobs"):
         run([str(tmp_path / "x.txt")], str(tmp_path / "o"), address="ray://127.0.0.1:10001")
     assert not (tmp_path / "o").exists() and not _no_leftovers(tmp_path)
+
+
+# --- empty files, and what a task raised that is not ours -------------------------------------
+
+@pytest.mark.parametrize("others", [0, 2])
+def test_an_empty_file_has_no_lines_and_fails_nothing(cluster, tmp_path, others):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(others):
+        (inputs / f"f{k}.txt").write_text("\n".join(_bits(50_000, 50)) + "\n")
+    (inputs / "z_empty.txt").write_bytes(b"")
+    done = _cli(inputs, "--output", tmp_path / "out", "--address", cluster)
+    assert done.returncode == 0, done.stderr
+    rows = _read_output(tmp_path / "out", "parquet")
+    assert len(rows) == 50_000 * others
+    if others:
+        _check_against_predict(rows, inputs)
+
+
+def test_an_untranslated_error_in_a_task_is_its_own_class_not_the_clusters():
+    from runtime.batch import _translate
+    from runtime.errors import ClusterError, UsageError
+
+    def task_error(cause):
+        try:
+            raise cause
+        except BaseException as exc:
+            return ray.exceptions.RayTaskError("read", "Traceback ...", exc)
+
+    bug = _translate(ray, task_error(KeyError('Field "path" does not exist in schema')))
+    assert isinstance(bug, KeyError) and not isinstance(bug, ClusterError)
+    assert isinstance(_translate(ray, task_error(PermissionError(13, "Permission denied", "x"))), UsageError)
+    assert isinstance(_translate(ray, task_error(MemoryError())), MemoryError)
+    lost = _translate(ray, task_error(ray.exceptions.ObjectLostError("0" * 56, None, "")))
+    assert isinstance(lost, ClusterError)
