@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cluster import RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray
+from .cluster import (RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray, shutdown,
+                      task_failure)
 from .shipping import CountOnes, ModelBytes
 from .watch import ClusterWatch
 from .read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
@@ -152,6 +153,8 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
     out = OutputDir(output, overwrite)
     started, error, watch = False, None, None
+    # A signal during ray.init, before connect returns, must still stop what it had started.
+    ours = address is None and not ray.is_initialized()
     try:
         begin = time.monotonic()
         started = connect(ray, address)
@@ -164,17 +167,20 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
             size = _pool_size(ray, workers)
             lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
                                 progress)
+        summary = Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
+                          workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
         out.commit()
-        return Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
-                       workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
+        return summary
     except BaseException as exc:
+        if out.committed and isinstance(exc, KeyboardInterrupt):
+            return summary  # the output is published: the job has succeeded
         out.discard()
         error = _translate(ray, exc, watch)
         if error is exc:
             raise
     finally:
-        if started:
-            ray.shutdown()
+        if started or ours:
+            shutdown(ray, out.committed)
     # Ray Data lets go of a failed job's actors by dropping its references to them; the
     # traceback of Ray's exception holds some in reference cycles. Collected now, the
     # actors' CPUs are free for the next job of this process at once.
@@ -272,26 +278,9 @@ def _translate(ray, exc: BaseException, watch: ClusterWatch | None = None) -> Ba
     if ours is not None:
         return ours
     if isinstance(exc, ray.exceptions.RayTaskError):
-        return _task_failure(ray, exc)
+        return task_failure(ray, exc)
     if isinstance(exc, ray.exceptions.RayError):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return ClusterError(f"the cluster failed: {type(exc).__name__}: {first}")
     return exc
 
-
-def _task_failure(ray, exc) -> BaseException:
-    """What a task raised that is not ours, as what it is: Ray's own failure (a worker or
-    object lost) is the cluster's (exit 3), a file that failed a UsageError, memory that ran
-    out a MemoryError; anything else is a bug, said as one (never "the cluster")."""
-    cause = exc.cause
-    while isinstance(getattr(cause, "__cause__", None), BaseException):
-        cause = cause.__cause__
-    first = (str(cause).strip().splitlines() or [""])[0]
-    if isinstance(cause, ray.exceptions.RayError):
-        return ClusterError(f"a task failed: {type(cause).__name__}: {first}")
-    if isinstance(cause, OSError):
-        return UsageError(f"a task could not read or write a file: {cause.strerror or first}"
-                          + (f": {cause.filename}" if cause.filename else ""))
-    if isinstance(cause, MemoryError):
-        return MemoryError(f"in a task: {first}" if first else "in a task")
-    return cause if isinstance(cause, Exception) else ClusterError(f"a task failed: {type(cause).__name__}")

@@ -184,6 +184,7 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
                       progress=terminal.progress if terminal.isatty else None)
     finally:
         terminal.clear()
+    _published()
     terminal.print(_summary(summary))
     return EXIT_OK
 
@@ -192,23 +193,42 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
 _stopped_by: int | None = None
 
 
+#: Set once the output is in place: the job has succeeded, and a signal changes nothing.
+_done = False
+
+
 def _stop_on(signum, frame) -> None:
-    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is: Ray Data stops its
-    executor on it (and raises a KeyboardInterrupt of its own, so the signal is kept
-    here) and ``run`` removes the output being written; the status is 128 + N."""
+    """A signal that ends a process (SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, ...), raised as
+    Ctrl-C's KeyboardInterrupt is: Ray Data stops its executor on it (and raises a
+    KeyboardInterrupt of its own, so the signal is kept here), ``run`` removes the output
+    being written and stops the local Ray instance; the status is 128 + N."""
     global _stopped_by
+    if _done:
+        return
     _stopped_by = signum
     raise KeyboardInterrupt
 
 
 def _install_stops() -> None:
-    """SIGTERM and SIGHUP end the job as Ctrl-C does (a signal ignored at the start, as
-    ``nohup`` ignores SIGHUP, stays ignored)."""
+    """Every signal that ends a process (``runtime.cli.interrupts.ENDING``) ends the job as
+    Ctrl-C does (a signal ignored at the start, as ``nohup`` ignores SIGHUP, stays ignored)."""
     import signal
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) == signal.SIG_DFL:
+    from ..cli.interrupts import ENDING
+
+    for signum in ENDING:
+        if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
             signal.signal(signum, _stop_on)
+
+
+def _published() -> None:
+    """The output is in place: from here on no signal turns the job into a failure."""
+    global _done
+    import signal
+
+    _done = True
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,8 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = run_main(PROG, lambda: _run(argv, terminal), report=terminal.say)
         return 128 + _stopped_by if status == EXIT_INTERRUPTED and _stopped_by is not None else status
-    except SystemExit as exc:  # --help, or argparse's own exit
+    except SystemExit as exc:  # --help, argparse's own exit, or Ray's SIGTERM handler
         terminal.restore()
+        import signal
+
+        # ray.init installs sys.exit(SIGTERM) as the handler while it starts (before ours is
+        # put back): the job was stopped by SIGTERM all the same, and cleaned up on the way.
+        if exc.code == signal.SIGTERM:
+            return 128 + signal.SIGTERM
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except BaseException:
         terminal.restore()  # a bug: its traceback must be seen
