@@ -50,7 +50,7 @@ import argparse
 import os
 import sys
 
-from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, run_main, say, silence_stdout
+from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, integer, run_main, say, silence_stdout
 from .cli.output import StdoutSink, open_output
 from .cli.streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
@@ -99,20 +99,6 @@ def _terminal_columns() -> int:
     return columns if columns > 0 else 80
 
 
-def _count(high: int):
-    """An argparse type: a positive integer up to ``high``, in ASCII digits only (``int``
-    also takes ``"\uff14"``, a full-width 4, and ``" 4"``, ``"+4"``, ``"4_0"``)."""
-
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-        if int(text) > high:
-            raise argparse.ArgumentTypeError(f"expected a positive integer up to {high}, got {text!r}")
-        return int(text)
-
-    return parse
-
-
 def _path(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("expected a path, got an empty one")
@@ -140,10 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which of the model's files to run: float32, or a reduced-precision "
                              "variant it carries (each exported only if it counts exactly)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
-    parser.add_argument("--batch-size", type=_count(MAX_BATCH_SIZE), metavar="N",
+    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
                         help="model windows (50 bits each) per inference call, at most "
                              f"{MAX_BATCH_SIZE} (default: the backend's own: {own})")
-    parser.add_argument("--threads", type=_count(MAX_THREADS), metavar="N",
+    parser.add_argument("--threads", type=integer(1, MAX_THREADS), metavar="N",
                         help=f"inference calls run at once, one per thread, at most {MAX_THREADS} "
                              "(default: one per CPU core; an input of one call's size uses one)")
     parser.add_argument("--format", choices=FORMATS, default="text",

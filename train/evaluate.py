@@ -164,7 +164,7 @@ def load_saved_model(path: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from runtime.cli.args import OneLineParser
+    from runtime.cli.args import OneLineParser, integer
 
     parser = OneLineParser(
         prog="python -m train.evaluate",
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="saved Keras model (default: %(default)s)")
     parser.add_argument("--require-exact", action="store_true",
                         help="exit 1 unless every string of every set is counted right")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+    parser.add_argument("--batch-size", type=integer(1), default=BATCH_SIZE,
                         help="strings per inference batch (default: %(default)s)")
     return parser
 

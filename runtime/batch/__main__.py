@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, run_main
+from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, integer, run_main
 
 PROG = "runtime.batch"
 
@@ -61,18 +61,9 @@ exit status:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import BACKENDS
+    from ..limits import MAX_BATCH_SIZE
     from .write import FORMATS
 
     parser = OneLineParser(
@@ -89,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", metavar="ADDRESS",
                         help="auto or HOST:PORT: join that cluster (default: start a local Ray "
                              "instance on this host); ray:// (Ray Client) is refused")
-    parser.add_argument("--workers", type=_positive, metavar="N",
+    parser.add_argument("--workers", type=integer(1), metavar="N",
                         help="actors counting, one CPU and one model each (default: one per CPU of "
                              "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
     parser.add_argument("--model", metavar="PATH",
@@ -98,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
-    parser.add_argument("--batch-size", type=_positive, metavar="N",
-                        help=f"model windows (50 bits each) per inference call (default: {own})")
+    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
+                        help=f"model windows (50 bits each) per inference call, at most {MAX_BATCH_SIZE} "
+                             f"(default: {own})")
     return parser
 
 

@@ -24,7 +24,7 @@ import sys
 from typing import Callable
 
 __all__ = ["Fail", "OneLineParser", "run_main", "failure", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
-           "EXIT_CLUSTER", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "internal_error"]
+           "EXIT_CLUSTER", "EXIT_INTERNAL", "integer", "number", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "internal_error"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 #: sysexits.h's EX_SOFTWARE: what no user did, so no retry or other input will help.
@@ -51,6 +51,55 @@ class OneLineParser(argparse.ArgumentParser):
         # is one line and status 2, not "Exception ignored" at the interpreter's exit.
         if message:
             write_stdout(command_name(self.prog), message, file or sys.stdout)
+
+
+def integer(low: int | None = 1, high: int | None = None):
+    """The one argparse type of every whole-number option: ASCII digits only (``int`` also
+    takes ``"\uff14"``, a full-width 4, and ``" 4"``, ``"+4"``, ``"4_0"``), a ``-`` only where
+    ``low`` allows negatives, within ``[low, high]`` (None: unbounded) at parsing, before
+    any work."""
+
+    named = {1: "a positive integer", 0: "a non-negative integer"}.get(low)
+    bounded = (named + (f" up to {high}" if high is not None else "") if named
+               else _span(low, high, "an integer"))
+
+    def parse(text: str) -> int:
+        digits = text[1:] if text.startswith("-") and (low is None or low < 0) else text
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"expected {named or 'an integer'}, got {text!r}")
+        value = int(text)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {bounded}, got {text!r}")
+        return value
+
+    return parse
+
+
+
+def number(low: float | None = None, high: float | None = None):
+    """The one argparse type of every real-number option: a finite decimal in ASCII
+    (``nan``, ``inf``, ``1_0``, full-width digits and surrounding spaces are refused) within
+    ``[low, high]``."""
+    import re
+
+    pattern = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
+
+    def parse(text: str) -> float:
+        value = float(text) if pattern.fullmatch(text) else None
+        if (value is None or value != value or value in (float("inf"), float("-inf"))
+                or (low is not None and value < low) or (high is not None and value > high)):
+            raise argparse.ArgumentTypeError(f"expected {_span(low, high, 'a finite number')}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _span(low, high, what: str) -> str:
+    if low is not None and high is not None:
+        return f"{what} from {low} to {high}"
+    if low is not None:
+        return f"{what} of at least {low}"
+    return f"{what} of at most {high}" if high is not None else what
 
 
 def command_name(prog: str) -> str:
