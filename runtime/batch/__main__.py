@@ -144,8 +144,10 @@ class _Terminal:
         self.out = _to_devnull(1)
 
     def print(self, line: str) -> None:
-        """One line on the real standard output."""
-        print(line, file=self.out if self.out is not None else sys.stdout, flush=True)
+        """One line on the real standard output (a full or closed one: exit 2, one line)."""
+        from ..cli.args import write_stdout
+
+        write_stdout(PROG, line + "\n", self.out if self.out is not None else sys.stdout)
 
     def restore(self) -> None:
         """Give descriptors 2 and 1 back (before a traceback, which must be seen)."""

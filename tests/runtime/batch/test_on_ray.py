@@ -437,3 +437,13 @@ def test_the_command_line_ignores_signals_once_published():
     finally:
         cli._done, cli._stopped_by = False, None
         signal.signal(signal.SIGINT, saved)
+
+
+def test_a_summary_that_cannot_be_written_is_one_line_and_exit_2(cluster, inputs, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "runtime.batch", str(inputs / "a_50bit.txt"), "--output",
+                               str(tmp_path / "out"), "--address", cluster], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=180, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "runtime.batch: cannot write <stdout>: No space left on device\n"
