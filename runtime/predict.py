@@ -69,7 +69,9 @@ model: --model, else ./artifacts when it holds a manifest.json, else the model s
 exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model; backend not installed
-  2    bad options (a UsageError); unreadable input or unwritable output (e.g. a full disk)
+  2    bad options (a UsageError); unreadable input or unwritable output (e.g. a full disk);
+       memory that ran out
+  70   internal error: a bug, named in one line
   128+N  ended by signal N: 130 Ctrl-C, 129 SIGHUP, 143 SIGTERM; no temporary file left
   141  output closed early (e.g. piped into head), quietly
 """
