@@ -54,6 +54,14 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see ``--help``)."""
+    from runtime.cli.args import run_main
+
+    return run_main("export.publish_default", lambda: _main(argv),
+                    interrupted="export.publish_default: interrupted; nothing was copied")
+
+
+def _main(argv: list[str] | None) -> int:
     from runtime.cli.args import OneLineParser
 
     parser = OneLineParser(
@@ -74,7 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from runtime.cli.args import run_main
-
-    sys.exit(run_main("export.publish_default", main,
-                      interrupted="export.publish_default: interrupted; nothing was copied"))
+    sys.exit(main())
