@@ -21,6 +21,7 @@ exit codes:
        (a failed check's report: <out>/parity_report.failed.json)
   2    usage: bad flags or flag values
   130  interrupted (Ctrl-C); nothing was published
+  141  standard output closed early (e.g. piped into head)
 """
 
 
