@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant-min-gap", type=float, default=defaults.variant_min_gap, metavar="G",
                         help="smallest top-2 logit gap a variant must keep on every string it is "
                              "checked on (default: %(default)s)")
+    parser.add_argument("--sign-key", default=None, metavar="KEY.pem",
+                        help="sign the published files with this elliptic-curve private key "
+                             "(model.sig beside the manifest; needs the sign extra; make keys "
+                             "makes a pair to try it)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's and the converters' own log output")
     return parser
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                               per_count=args.per_count, batch_sizes=args.batch_sizes,
                               onnx_graph=args.onnx_graph, allow_inexact=args.allow_inexact,
                               soak=args.soak, soak_seed=args.soak_seed, variants=args.variants,
-                              variant_min_gap=args.variant_min_gap)
+                              variant_min_gap=args.variant_min_gap, sign_key=args.sign_key)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"python -m export: error: {exc}", file=sys.stderr)
