@@ -35,7 +35,10 @@ from typing import Callable
 from .config import ExportConfig
 from .errors import ExportError
 from .golden import GOLDEN_NAME, golden_bits, golden_bytes
+from .onnx_test_data import TEST_DATA_DIR
+from .provenance import provenance
 from .publish import Staging, replace_atomically, write_file, write_json
+from .signing import SIGNATURE_NAME, sign_directory
 from .variants import build_variants
 
 __all__ = ["run_export", "ExportOutcome", "ARTIFACT_FILES", "REPORT_NAME", "FAILED_REPORT_NAME"]
@@ -237,9 +240,16 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
                                            config.to_dict(), source, _rounded(seconds), exact, golden,
                                            variant_entries)
+        document["provenance"] = provenance(training)
         write_json(staging.path / manifest.MANIFEST_NAME, document)
-        published = staging.commit([*ARTIFACT_FILES.values(), *published_variants.values(),
-                                    GOLDEN_NAME, REPORT_NAME], last=manifest.MANIFEST_NAME)
+        names = [*ARTIFACT_FILES.values(), *published_variants.values(), GOLDEN_NAME,
+                 TEST_DATA_DIR, REPORT_NAME]
+        signed = ([sign_directory(staging.path, [*names, manifest.MANIFEST_NAME], config.sign_key)]
+                  if config.sign_key else [])
+        published = staging.commit([*names, *signed], last=manifest.MANIFEST_NAME)
+        if not signed:  # a signature of the previous files would only ever refuse these
+            with contextlib.suppress(FileNotFoundError):
+                (config.out / SIGNATURE_NAME).unlink()
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started
@@ -253,10 +263,13 @@ def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
     from .manifest import sha256_of
     from .parity import TOLERANCE_RULE
 
+    from .onnx_test_data import write_test_data
+
     bits = golden_bits(n_bits)
     path = directory / GOLDEN_NAME
-    write_file(path, golden_bytes(bits, reference.predict(bits)))
-    return {"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
+    logits = reference.predict(bits)
+    write_file(path, golden_bytes(bits, logits))
+    return {"onnx_test_data": write_test_data(directory, bits, logits),"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
             "size_bytes": path.stat().st_size, "n": int(len(bits)),
             "arrays": {"bits": f"uint8 [{len(bits)}, {n_bits}]", "counts": f"int64 [{len(bits)}]",
                        "logits": f"float32 [{len(bits)}, {n_bits + 1}]"},
