@@ -68,11 +68,10 @@ def _attribute_key(attr, keys: dict) -> str:
         graphs = [attr.g] if attr.HasField("g") else list(attr.graphs)
         parts = []
         for g in graphs:
-            copy = type(g)()
-            copy.CopyFrom(g)
-            # The body's own names are rewritten later; what it reads outside is named here.
-            parts.append(_digest(*sorted(keys.get(n, n) for n in _outer_names(copy))))
-            parts.append(_digest(*[n.op_type for n in copy.node]))
+            # The body's own names and order are rewritten later: only what it reads outside
+            # and which operators it has, both without an order, key it here.
+            parts.append(_digest(*sorted(keys.get(n, "") for n in _outer_names(g))))
+            parts.append(_digest(*sorted(n.op_type for n in g.node)))
         return _digest(attr.name, *parts)
     stripped = type(attr)()
     stripped.CopyFrom(attr)
@@ -92,6 +91,18 @@ def _outer_names(graph) -> set[str]:
                 used.update(_outer_names(g))
     used.update(v.name for v in graph.output)
     return used - defined
+
+
+def _any_order(waiting: dict, users: dict) -> list[int]:
+    """A topological order of the nodes (Kahn's), to walk them from the outputs back."""
+    remaining = {i: len(needs) for i, needs in waiting.items()}
+    order = [i for i, n in remaining.items() if n == 0]
+    for i in order:
+        for j in users.get(i, []):
+            remaining[j] -= 1
+            if remaining[j] == 0:
+                order.append(j)
+    return order
 
 
 def _graph(graph, outer: dict, prefix: str) -> None:
@@ -122,10 +133,13 @@ def _graph(graph, outer: dict, prefix: str) -> None:
                        *[keys.get(n, "") for n in node.input],
                        *[_attribute_key(a, keys) for a in node.attribute])
 
-    # Two nodes with one key compute the same thing; the graph output each feeds tells them apart.
+    # Two nodes with one key compute the same thing; the first graph output each leads to
+    # tells them apart (a Loop body passes equal values to several outputs).
     feeds = {v.name: position for position, v in enumerate(graph.output)}
     tie = {i: min([feeds.get(o, len(feeds)) for o in node.output] or [len(feeds)])
            for i, node in enumerate(graph.node)}
+    for i in reversed(_any_order(waiting, users)):
+        tie[i] = min([tie[i], *(tie[j] for j in users.get(i, []))])
     ready = []
     for i, needs in waiting.items():
         if not needs:

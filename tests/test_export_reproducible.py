@@ -147,3 +147,40 @@ def test_the_manifest_records_its_provenance(two_exports):
         assert provenance["machine"]["avx512"] == ("avx512f" in cpuinfo.read_text())
     assert manifest["export"]["settings"]["signed"] is True
     assert "private.pem" not in json.dumps(manifest)
+
+
+def test_the_runtime_still_reads_and_verifies_the_new_export(two_exports):
+    """The new manifest keys (onnx_test_data, provenance) and files leave the runtime's own
+    reading and golden-set check as they were."""
+    import runtime
+
+    first, _, _ = two_exports
+    verification = runtime.verify_model(first, backend="all")
+    # An untrained model miscounts, so the checks fail; they must have run, on both files.
+    assert sorted(c.backend for c in verification.checks) == ["onnx", "tflite"]
+    assert all(c.error is None and not c.skipped for c in verification.checks)
+    assert all(c.max_abs_diff is not None for c in verification.checks)
+
+
+def test_a_missing_sign_key_fails_before_anything_is_converted(tmp_path, capsys):
+    from export.__main__ import main
+
+    _save_tiny_model(tmp_path, "rnn")
+    assert main(["--out", str(tmp_path), *FAST_FLAGS, "--sign-key", str(tmp_path / "no.pem")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no.pem: no such key file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_the_lstm_operator_form_converts_to_the_same_bytes_twice():
+    """The default ONNX form for an LSTM: tf2onnx's own LSTM operator, not the unrolled twin.
+    (The Loop form of rnn and gru is not: see the README.)"""
+    import onnx
+
+    from export.convert import to_onnx
+    from train.model import build_model
+
+    model = build_model("lstm", 8, 50, seed=1)
+    first, second = to_onnx(model), to_onnx(model)
+    onnx.checker.check_model(first, full_check=True)
+    assert first.SerializeToString() == second.SerializeToString()
