@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export: {config.model_path}: no such model file (train one first: make train)",
                   file=sys.stderr)
             return EXIT_FAILED
+        if config.sign_key is not None and not config.sign_key.is_file():
+            print(f"export: {config.sign_key}: no such key file (make keys makes a pair under "
+                  f"keys/)", file=sys.stderr)
+            return EXIT_FAILED
         from .pipeline import run_export
 
         outcome = run_export(config, log=print, quiet=not args.verbose)

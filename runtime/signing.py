@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import BackendUnavailableError, SignatureError
 
-__all__ = ["SIGNATURE_NAME", "verify_signature", "signed_files"]
+__all__ = ["SIGNATURE_NAME", "verify_signature", "signed_files", "signed_digests"]
 
 SIGNATURE_NAME = "model.sig"
 MANIFEST_NAME = "manifest.json"
@@ -37,17 +37,22 @@ def _verifying():
     return verifying
 
 
-def signed_files(signature: Path) -> set[str]:
-    """The files a signature names (relative paths), read from its in-toto statement.
-
-    Only meaningful after ``verify_signature`` accepted it: this does not check anything.
-    """
+def signed_digests(signature: Path) -> dict[str, str]:
+    """File (relative path) -> sha256 as the signature records it, read from its in-toto
+    statement. Only meaningful after ``verify_signature`` accepted it: this checks nothing.
+    A loader compares the bytes it actually parses (the manifest) with these, so a file
+    swapped between the check and the read is refused too."""
     try:
         bundle = json.loads(Path(signature).read_text(encoding="utf-8"))
         statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
-        return {entry["name"] for entry in statement["predicate"]["resources"]}
+        return {entry["name"]: entry["digest"] for entry in statement["predicate"]["resources"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SignatureError(f"{signature}: not a model signature: {exc}") from exc
+
+
+def signed_files(signature: Path) -> set[str]:
+    """The files a signature names (see ``signed_digests``)."""
+    return set(signed_digests(signature))
 
 
 def _listed_files(directory: Path) -> set[str]:
@@ -76,10 +81,8 @@ def _reason(directory: Path, signature: Path, exc: Exception) -> str:
     if text.startswith("Key mismatch"):
         return "signed by another key than the one given"
     try:
-        bundle = json.loads(signature.read_text(encoding="utf-8"))
-        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
-        digests = {e["name"]: e["digest"] for e in statement["predicate"]["resources"]}
-    except (OSError, ValueError, KeyError, TypeError):
+        digests = signed_digests(signature)
+    except SignatureError:
         return text[:300]
     missing, changed = [], []
     for name, digest in sorted(digests.items()):

@@ -17,7 +17,7 @@ pytest.importorskip("model_signing", reason="needs the sign extra: pip install '
 
 from export.errors import ExportError  # noqa: E402
 from export.signing import SIGNATURE_NAME, sign_directory  # noqa: E402
-from runtime.signing import signed_files, verify_signature  # noqa: E402
+from runtime.signing import signed_digests, signed_files, verify_signature  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
@@ -74,6 +74,10 @@ def test_a_signed_directory_verifies_and_names_what_it_covers(signed, keys):
     covered = verify_signature(signed, keys["ours"][1])
     assert covered == set(_published(signed)) == signed_files(signed / SIGNATURE_NAME)
     assert "model.keras" not in covered
+    import hashlib
+
+    digests = signed_digests(signed / SIGNATURE_NAME)
+    assert digests["manifest.json"] == hashlib.sha256((signed / "manifest.json").read_bytes()).hexdigest()
     assert not [p.name for p in signed.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
