@@ -184,3 +184,18 @@ def test_the_lstm_operator_form_converts_to_the_same_bytes_twice():
     first, second = to_onnx(model), to_onnx(model)
     onnx.checker.check_model(first, full_check=True)
     assert first.SerializeToString() == second.SerializeToString()
+
+
+def test_a_published_folder_replaces_the_previous_one(tmp_path):
+    """os.replace cannot move a folder onto one that has files: the commit moves the old one
+    out of the way first, and nothing of it is left."""
+    from export.publish import Staging
+
+    for content in (b"old", b"new"):
+        with Staging(tmp_path) as staging:
+            (staging.path / "test_data_set_0").mkdir()
+            (staging.path / "test_data_set_0" / "input_0.pb").write_bytes(content)
+            (staging.path / "manifest.json").write_bytes(content)
+            staging.commit(["test_data_set_0"], last="manifest.json")
+    assert (tmp_path / "test_data_set_0" / "input_0.pb").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "test_data_set_0"]
