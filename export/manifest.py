@@ -7,7 +7,8 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     artifacts {tflite|onnx: {file, format, sha256, size_bytes, converter, opset, ...}},
     variants {float16|int8|int8-static: {tflite|onnx: {...artifact entry, precision, weights,
     gate}}}, variants_refused {...: {...: {reasons, ...}}},
-    golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
+    golden {file, format, sha256, size_bytes, n, atol, rtol, onnx_test_data {dir, files
+    [{file, sha256, size_bytes}], ...}, ...},
     folded {published, reason, artifacts {tflite|onnx: {...artifact entry, graph: "folded",
     proof, weights_match, parity, golden}}, variants {int8: {...}}, variants_refused {...}},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
@@ -260,10 +261,12 @@ def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
                     for fmt, entry in by_format.items()})
     if isinstance(manifest.get("golden"), dict):
         entries["golden"] = manifest["golden"]
+        test_data = manifest["golden"].get("onnx_test_data") or {}
+        entries.update({f"onnx test data {e.get('file')}": e for e in test_data.get("files", [])})
     for fmt, entry in entries.items():
         try:
             name = entry["file"]
-            if Path(name).name != name:
+            if Path(name).name != name and Path(name).parts[:-1] != ("test_data_set_0",):
                 raise ValueError(f"file name {name!r} is not a plain name")
             path = Path(directory) / name
             if not path.is_file():
