@@ -7,7 +7,8 @@ raises ``SignatureError`` unless all of this holds:
 - the signature exists and was made by the private half of ``public_key``;
 - every file it signed is there, byte for byte as signed;
 - the manifest is among them, and so is every file the manifest lists (artifacts, variants,
-  golden set, ONNX test data): a signature that covers less than the model trusts nothing.
+  folded files, golden set, ONNX test data): a signature that covers less than the model
+  trusts nothing.
 
 Files the signature does not cover (the Keras model, reports written later) are ignored.
 Call it before anything opens a model file: a backend parses what it is given.
@@ -61,6 +62,10 @@ def _listed_files(directory: Path) -> set[str]:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
         names = {MANIFEST_NAME, *(e["file"] for e in manifest["artifacts"].values())}
         for by_format in (manifest.get("variants") or {}).values():
+            names.update(e["file"] for e in by_format.values())
+        folded = manifest.get("folded") or {}
+        names.update(e["file"] for e in (folded.get("artifacts") or {}).values())
+        for by_format in (folded.get("variants") or {}).values():
             names.update(e["file"] for e in by_format.values())
         golden = manifest.get("golden") or {}
         if golden:

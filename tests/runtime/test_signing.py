@@ -42,6 +42,7 @@ def _published(directory: Path) -> list[str]:
     manifest = json.loads((directory / "manifest.json").read_text())
     names = [e["file"] for e in manifest["artifacts"].values()]
     names += [e["file"] for by in (manifest.get("variants") or {}).values() for e in by.values()]
+    names += [e["file"] for e in ((manifest.get("folded") or {}).get("artifacts") or {}).values()]
     names.append(manifest["golden"]["file"])
     return [*names, "manifest.json"]
 
@@ -155,6 +156,14 @@ def test_a_signature_that_leaves_out_a_listed_file_is_refused(tmp_path, keys):
     shutil.copytree(SHIPPED, target)
     sign_directory(target, [n for n in _published(target) if n != "model.onnx"], keys["ours"][0])
     _refused(target, keys["ours"][1], "does not cover model.onnx")
+
+
+def test_a_signature_that_leaves_out_a_folded_file_is_refused(tmp_path, keys):
+    target = tmp_path / "model"
+    shutil.copytree(SHIPPED, target)
+    assert "model.folded.tflite" in _published(target)
+    sign_directory(target, [n for n in _published(target) if n != "model.folded.tflite"], keys["ours"][0])
+    _refused(target, keys["ours"][1], "does not cover model.folded.tflite")
 
 
 def test_a_damaged_signature_and_a_missing_key_are_refused(signed, keys, tmp_path):
