@@ -29,7 +29,8 @@ from .files import as_path, read_regular, sha256
 from .limits import MAX_ARTIFACT_BYTES
 from .manifest import DEFAULT_PRECISION, MANIFEST_NAME, Artifact, Manifest, read_manifest
 
-__all__ = ["AUTO_PREFERENCE", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR", "find_manifest", "read_verified",
+__all__ = ["AUTO_PREFERENCE", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR", "find_manifest", "model_manifest",
+           "read_verified",
            "verify_artifact", "open_artifact", "open_model", "auto_order", "installed"]
 
 #: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
@@ -68,6 +69,23 @@ def find_manifest(model: str | bytes | os.PathLike | None = None) -> Path:
         return shipped
     raise ModelError(f"no model found: pass a model directory, or put one in ./{LOCAL_MODEL_DIR}; "
                      f"the default model ({shipped}) is missing from this installation")
+
+
+def model_manifest(model: Any = None, trusted_key: str | os.PathLike | None = None) -> Manifest:
+    """The manifest of the model ``find_manifest`` finds. With ``trusted_key`` (a public key
+    file), only a model directory that key signed, exactly as it is now
+    (``runtime.signing``): SignatureError otherwise, before any file of the model is opened."""
+    path = find_manifest(model)
+    if trusted_key is None:
+        return read_manifest(path)
+    try:
+        key = as_path(trusted_key)
+    except UsageError:
+        raise UsageError(f"trusted_key must be the path of a public key file, got "
+                         f"{show(trusted_key)}") from None
+    from .signing import read_trusted_manifest
+
+    return read_trusted_manifest(path, key)
 
 
 def _exists(path: Path, given: Any, kind) -> bool:
@@ -153,16 +171,17 @@ def auto_order(manifest: Manifest, precision: str) -> list[str]:
 
 
 def open_model(model: Any, backend: str = "auto", precision: str = DEFAULT_PRECISION,
-               **options: Any):
+               trusted_key: str | os.PathLike | None = None, **options: Any):
     """Find, verify and open a model: ``(backend, manifest)``, the backend opened on the
     artifact at ``precision``. ``backend="auto"``: the first of ``auto_order`` whose package
-    is installed. ``options`` go to the backend (``num_threads``).
+    is installed. ``trusted_key``: see ``model_manifest``. ``options`` go to the backend
+    (``num_threads``).
 
     Raises ModelError for a missing, damaged or mismatched model, or one without a file for
     any known backend at ``precision``; BackendUnavailableError when no backend it could
     use is installed (naming what to install); UsageError for a bad argument.
     """
-    manifest = read_manifest(find_manifest(model))
+    manifest = model_manifest(model, trusted_key)
     if backend != "auto":
         return open_artifact(manifest, backend, precision, **options), manifest
     missing = []

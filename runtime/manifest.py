@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, UsageError, show
-from .files import as_path, read_regular
+from .files import as_path, read_regular, sha256
 from .limits import MAX_MANIFEST_BYTES
 
 __all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "PRECISIONS", "DEFAULT_PRECISION",
@@ -82,6 +82,9 @@ class Manifest:
     data: dict[str, Any] = field(repr=False, compare=False)
     variants: dict[str, dict[str, Artifact]] = field(default_factory=dict)
     golden: Artifact | None = None
+    #: The sha256 of the bytes parsed: what a signature's record of the manifest is checked
+    #: against (``runtime.signing``), so a file swapped after the check is refused too.
+    sha256: str = field(default="", repr=False, compare=False)
 
     @property
     def directory(self) -> Path:
@@ -200,7 +203,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     golden = data.get("golden")
     golden = None if golden is None else _entry(path, "golden", "golden", golden)
     return Manifest(path=path, n_bits=n_bits, n_classes=n_classes, artifacts=artifacts, data=data,
-                    variants=variants, golden=golden)
+                    variants=variants, golden=golden, sha256=sha256(raw).hexdigest())
 
 
 def _entry(path: Path, where: str, backend: str, entry: Any,

@@ -50,7 +50,8 @@ import argparse
 import os
 import sys
 
-from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, run_main, say, silence_stdout
+from .cli.args import (EXIT_OK, EXIT_USAGE, Fail, OneLineParser, add_trusted_key, run_main, say,
+                       silence_stdout)
 from .cli.output import StdoutSink, open_output
 from .cli.streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", "-o", metavar="FILE", type=_path,
                         help="write here instead of standard output: a regular file atomically "
                              "(complete or not at all), a device or descriptor in place")
+    add_trusted_key(parser)
     return parser
 
 
@@ -186,7 +188,8 @@ def _run(argv: list[str] | None) -> int:
 
         with QuietNativeStderr():
             predictor = load(args.model, args.backend, precision=args.precision,
-                             batch_size=args.batch_size, threads=args.threads)
+                             batch_size=args.batch_size, threads=args.threads,
+                             trusted_key=args.trusted_key)
         _stream(source, name, size, predictor, sink, args.format)
         sink = None
         return EXIT_OK

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import BackendUnavailableError, SignatureError
 
-__all__ = ["SIGNATURE_NAME", "verify_signature", "signed_files", "signed_digests"]
+__all__ = ["SIGNATURE_NAME", "verify_signature", "signed_files", "signed_digests", "read_trusted_manifest"]
 
 SIGNATURE_NAME = "model.sig"
 MANIFEST_NAME = "manifest.json"
@@ -123,3 +123,19 @@ def verify_signature(model_dir: str | Path, public_key: str | Path) -> set[str]:
     if uncovered:
         raise SignatureError(f"{directory}: the signature does not cover {', '.join(uncovered)}")
     return covered
+
+
+def read_trusted_manifest(path: str | Path, public_key: str | Path):
+    """The manifest at ``path``, read only after ``verify_signature`` accepted its directory
+    for ``public_key``, and refused unless the bytes parsed are the bytes signed (a manifest
+    swapped between the check and the read is not trusted). What the loader calls before
+    any backend opens a file of the model."""
+    from .manifest import read_manifest
+
+    path = Path(path)
+    verify_signature(path.parent, public_key)
+    manifest = read_manifest(path)
+    if signed_digests(path.parent / SIGNATURE_NAME).get(path.name) != manifest.sha256:
+        raise SignatureError(f"{path}: not the manifest that was signed (it changed while it "
+                             "was being checked, or it is not the signed directory's manifest)")
+    return manifest

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
-from .loader import auto_order, find_manifest, installed, open_artifact, read_verified
-from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, read_manifest
+from .loader import auto_order, installed, model_manifest, open_artifact, read_verified
+from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
@@ -132,7 +132,8 @@ def _check(manifest: Manifest, backend: str, precision: str, golden, skip_unavai
 
 
 def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
-                 precision: str = DEFAULT_PRECISION) -> Verification:
+                 precision: str = DEFAULT_PRECISION, *,
+                 trusted_key: str | os.PathLike | None = None) -> Verification:
     """Replay the model's golden set through ``backend`` (``auto``: the one ``runtime.load``
     picks; ``all``: every backend the model has at ``precision`` whose package is installed;
     or ``tflite`` / ``onnx``) and return a Verification (true when every check that ran
@@ -148,7 +149,7 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     if not isinstance(backend, str) or backend not in ("auto", "all", *BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto, all or one of: "
                          f"{', '.join(BACKENDS)}")
-    manifest = read_manifest(find_manifest(model))
+    manifest = model_manifest(model, trusted_key)
     golden = _golden(manifest)
     has = manifest.precisions().get(precision)
     if not has:
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
-    from .cli.args import OneLineParser
+    from .cli.args import OneLineParser, add_trusted_key
 
     parser = OneLineParser(
         prog="python -m runtime.verify",
@@ -198,8 +199,9 @@ def _main(argv: list[str] | None) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to verify (default: %(default)s)")
+    add_trusted_key(parser)
     args = parser.parse_args(argv)
-    result = verify_model(args.model, args.backend, args.precision)
+    result = verify_model(args.model, args.backend, args.precision, trusted_key=args.trusted_key)
     print(f"model: {result.model}")
     for check in result.checks:
         print(check.line())

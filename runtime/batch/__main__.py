@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, run_main
+from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, add_trusted_key, run_main
 
 PROG = "runtime.batch"
 
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=_positive, metavar="N",
                         help=f"model windows (50 bits each) per inference call (default: {own})")
+    add_trusted_key(parser)
     return parser
 
 
@@ -181,7 +182,8 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
         summary = run(args.inputs, args.output, format=args.format, model=args.model,
                       backend=args.backend, batch_size=args.batch_size, workers=args.workers,
                       address=args.address, overwrite=args.overwrite,
-                      progress=terminal.progress if terminal.isatty else None)
+                      progress=terminal.progress if terminal.isatty else None,
+                      trusted_key=args.trusted_key)
     finally:
         terminal.clear()
     terminal.print(_summary(summary))

@@ -43,13 +43,14 @@ class ModelBytes:
     source: str = ""
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, backend: str = "auto") -> "ModelBytes":
-        """Find, verify and open the model as ``runtime.load(model, backend)`` does, and
-        keep its bytes. Raises ModelError, BackendUnavailableError or UsageError as
-        ``runtime.load`` does."""
+    def load(cls, model: str | os.PathLike | None = None, backend: str = "auto",
+             trusted_key: str | os.PathLike | None = None) -> "ModelBytes":
+        """Find, verify and open the model as ``runtime.load(model, backend,
+        trusted_key=...)`` does, and keep its bytes. Raises ModelError (SignatureError
+        among them), BackendUnavailableError or UsageError as ``runtime.load`` does."""
         from ..predictor import load
 
-        predictor = load(model, backend, threads=1)
+        predictor = load(model, backend, threads=1, trusted_key=trusted_key)
         manifest = predictor.manifest
         artifact = manifest.artifacts[predictor.backend.name]
         try:
@@ -60,6 +61,9 @@ class ModelBytes:
         except OSError as exc:
             raise ModelError(f"{manifest.directory}: cannot read the model: {exc.strerror or exc}") from exc
         # What is sent is what was verified: the bytes read now, checked again.
+        if trusted_key is not None and sha256(manifest_bytes).hexdigest() != manifest.sha256:
+            raise ModelError(f"{manifest.path}: changed while it was read, after its signature "
+                             "was checked; refusing it")
         digest = sha256(artifact_bytes).hexdigest()
         if digest != artifact.sha256:
             raise ModelError(f"{artifact.path}: changed while it was read (sha256 {digest[:16]}..., "

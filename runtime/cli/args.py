@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Callable
 
-__all__ = ["Fail", "OneLineParser", "run_main", "failure", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
+__all__ = ["Fail", "OneLineParser", "run_main", "failure", "add_trusted_key", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
            "EXIT_CLUSTER", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
@@ -40,6 +40,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise Fail(f"{command_name(self.prog)}: {message} (see --help)", EXIT_USAGE)
+
+
+def add_trusted_key(parser: argparse.ArgumentParser) -> None:
+    """``--trusted-key PUB.pem``, the same on every command line that opens a model."""
+    parser.add_argument("--trusted-key", metavar="PUB.pem",
+                        help="use the model only if this public key signed its directory exactly "
+                             "as it is now (python -m export --sign-key; needs the sign extra); "
+                             "checked before any model file is opened")
 
 
 def command_name(prog: str) -> str:

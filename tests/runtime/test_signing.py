@@ -181,3 +181,91 @@ def test_signing_with_a_missing_or_unusable_key_is_an_export_error(tmp_path, key
         sign_directory(target, _published(target), keys["ours"][1])  # a public key
     assert not (target / SIGNATURE_NAME).exists()
     assert not [p.name for p in target.iterdir() if p.name.startswith(".")]
+
+
+# ---- the key on the way in: load, verify, the command lines -------------------------------
+
+def _run(module, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, timeout=300, input="0110\n")
+
+
+def test_load_and_verify_take_a_model_its_key_signed(signed, keys):
+    predictor = runtime.load(signed, trusted_key=keys["ours"][1])
+    assert predictor.predict(["0110", "1" * 70]).counts.tolist() == [2, 70]
+    assert predictor.trusted_key == str(keys["ours"][1])
+    assert runtime.verify_model(signed, trusted_key=keys["ours"][1])
+
+
+@pytest.mark.parametrize("damage", ["unsigned", "other key", "tampered"])
+def test_load_and_verify_refuse_before_opening_a_file(signed, keys, damage, monkeypatch):
+    key = keys["theirs" if damage == "other key" else "ours"][1]
+    if damage == "unsigned":
+        (signed / SIGNATURE_NAME).unlink()
+    if damage == "tampered":
+        manifest = json.loads((signed / "manifest.json").read_text())
+        manifest["created"] = "2000-01-01T00:00:00Z"
+        (signed / "manifest.json").write_text(json.dumps(manifest))
+    import runtime.backends
+
+    def never(*args, **kwargs):
+        raise AssertionError("a backend opened a file of a model that is not trusted")
+
+    monkeypatch.setattr(runtime.backends, "open_backend", never)
+    with pytest.raises(SignatureError):
+        runtime.load(signed, trusted_key=key)
+    with pytest.raises(SignatureError):
+        runtime.verify_model(signed, trusted_key=key)
+
+
+def test_the_manifest_read_must_be_the_manifest_signed(signed, keys, monkeypatch):
+    """A manifest swapped after the signature was checked (here: the check is made to pass
+    on the old one) is refused by its digest."""
+    import runtime.signing
+
+    manifest = json.loads((signed / "manifest.json").read_text())
+    manifest["created"] = "2000-01-01T00:00:00Z"
+    (signed / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(runtime.signing, "verify_signature", lambda directory, key: set())
+    with pytest.raises(SignatureError, match="not the manifest that was signed"):
+        runtime.load(signed, trusted_key=keys["ours"][1])
+
+
+def test_a_pickled_predictor_checks_the_signature_again(signed, keys):
+    import pickle
+
+    predictor = runtime.load(signed, trusted_key=keys["ours"][1])
+    data = pickle.dumps(predictor)
+    assert pickle.loads(data).predict(["111"]).counts.tolist() == [3]
+    (signed / SIGNATURE_NAME).unlink()
+    with pytest.raises(SignatureError, match="not signed"):
+        pickle.loads(data)
+
+
+def test_a_trusted_key_that_is_not_a_path_is_a_usage_error(signed):
+    with pytest.raises(runtime.UsageError, match="trusted_key"):
+        runtime.load(signed, trusted_key=3)
+
+
+@pytest.mark.parametrize("module", ["runtime.predict", "runtime.verify"])
+def test_the_command_lines_take_a_trusted_key(signed, keys, module):
+    model = ["--model", signed]
+    ok = _run(module, *model, "--trusted-key", keys["ours"][1])
+    assert ok.returncode == 0, ok.stderr
+    refused = _run(module, *model, "--trusted-key", keys["theirs"][1])
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "signed by another key" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_runtime_batch_checks_the_signature_on_the_driver_before_ray_starts(signed, keys, tmp_path):
+    pytest.importorskip("ray")
+    (tmp_path / "bits.txt").write_text("0110\n")
+    (signed / SIGNATURE_NAME).unlink()
+    done = _run("runtime.batch", tmp_path / "bits.txt", "-o", tmp_path / "out", "--model", signed,
+                "--trusted-key", keys["ours"][1])
+    assert done.returncode == 1 and "not signed" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
