@@ -231,20 +231,15 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
 
 
 def read_manifest(directory: Path) -> dict:
-    """Read ``directory/manifest.json``; ExportError when missing, unreadable or not schema 1."""
+    """``directory/manifest.json`` as a document, read and checked by the runtime's one
+    reader (``runtime.manifest.read_manifest``: ModelError for anything missing, unknown or
+    inconsistent), so the export never accepts a manifest the runtime would refuse."""
+    from runtime.manifest import read_manifest as read_checked
+
     path = Path(directory) / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path}: no manifest (run the export first: make export)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: cannot read the manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        raise ExportError(f"{path}: schema_version is {found!r}, expected {SCHEMA_VERSION}")
-    if not isinstance(manifest.get("artifacts"), dict) or not manifest["artifacts"]:
-        raise ExportError(f"{path}: lists no artifacts")
-    return manifest
+    if not path.exists():
+        raise ExportError(f"{path}: no manifest (run the export first: make export)")
+    return read_checked(path).data
 
 
 def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
