@@ -118,13 +118,13 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
     if config.out.exists() and not config.out.is_dir():
         raise ExportError(f"{config.out}: exists and is not a directory")
 
-    from . import manifest
+    from . import evidence, manifest
 
     report_path = model_path.parent / TRAIN_REPORT_NAME
-    training = manifest.read_training_report(report_path)
+    training = evidence.read_training_report(report_path)
     source = {"file": model_path.name, "sha256": manifest.sha256_of(model_path),
               "size_bytes": model_path.stat().st_size}
-    manifest.check_exact(training, model_path, source["sha256"], config.allow_inexact)
+    evidence.check_exact(training, model_path, source["sha256"], config.allow_inexact)
 
     with _native_stderr_captured(quiet):
         from train.certify import certify
@@ -254,7 +254,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         golden = golden_entry(reference, info.n_bits, staging.path, result)
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started
-        exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
+        exact = evidence.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
         document = manifest.build_manifest(info, artifacts, result.summary(REPORT_NAME), training,
                                            config.to_dict(), source, _rounded(seconds), exact, golden,
                                            variant_entries,

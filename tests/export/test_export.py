@@ -259,7 +259,7 @@ def test_tflite_describes_itself(exported):
 
 
 def test_training_report_figures_are_copied(tmp_path):
-    from export.manifest import read_training_report
+    from export.evidence import read_training_report
 
     report = {"evaluation": {"uniform": {"n": 10, "errors": 0, "accuracy": 1.0, "parity_accuracy": 1.0}},
               "per_count_accuracy": [1.0] * 51, "epochs_run": 3, "seed": 0, "settings": {}}
