@@ -195,7 +195,7 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
         raise ModelError(f"{manifest.path}: this model has no {kind}{precision} files; it has: "
                          f"{manifest.describe()}")
     if backend not in ("auto", "all"):
-        for name in _graphs(manifest, backend, precision, graph):
+        for name in _graphs(manifest, backend, precision, graph) or ["recurrent"]:
             manifest.artifact(backend, precision, name)  # ModelError naming what the model has
         BACKENDS[backend].available()  # BackendUnavailableError with the install hint
         return Verification(str(manifest.directory), tuple(
