@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .cli.formats import FORMATS
     from .limits import MAX_BATCH_SIZE, MAX_THREADS
-    from .manifest import DEFAULT_PRECISION, PRECISIONS
+    from .manifest import DEFAULT_PRECISION, GRAPHS, PRECISIONS
 
     parser = OneLineParser(
         prog=f"python -m {PROG}", formatter_class=_Formatter,
@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to run: float32, or a reduced-precision "
                              "variant it carries (each exported only if it counts exactly)")
+    parser.add_argument("--graph", choices=("auto", *GRAPHS), default="auto",
+                        help="folded: the network's exact map of the 50 bits, one matrix product, "
+                             "shipped only with its proof; recurrent: the network itself; auto: "
+                             "folded where the manifest records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=_count(MAX_BATCH_SIZE), metavar="N",
                         help="model windows (50 bits each) per inference call, at most "
@@ -187,7 +191,7 @@ def _run(argv: list[str] | None) -> int:
         from . import load
 
         with QuietNativeStderr():
-            predictor = load(args.model, args.backend, precision=args.precision,
+            predictor = load(args.model, args.backend, precision=args.precision, graph=args.graph,
                              batch_size=args.batch_size, threads=args.threads,
                              trusted_key=args.trusted_key)
         _stream(source, name, size, predictor, sink, args.format)

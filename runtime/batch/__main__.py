@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "holds a manifest, else the shipped model)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
+    parser.add_argument("--graph", choices=("auto", "recurrent", "folded"), default="auto",
+                        help="folded: the network's exact map of the 50 bits, shipped only with its "
+                             "proof; recurrent: the network itself; auto: folded where the manifest "
+                             "records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=_positive, metavar="N",
                         help=f"model windows (50 bits each) per inference call (default: {own})")
@@ -180,7 +184,8 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
 
     try:
         summary = run(args.inputs, args.output, format=args.format, model=args.model,
-                      backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                      backend=args.backend, graph=args.graph, batch_size=args.batch_size,
+                      workers=args.workers,
                       address=args.address, overwrite=args.overwrite,
                       progress=terminal.progress if terminal.isatty else None,
                       trusted_key=args.trusted_key)
