@@ -110,8 +110,9 @@ test-cluster: $(VENV)/.installed
 # The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
 # The package is reinstalled on every run so the venvs never test a stale copy; the cwd is
 # tests/ so `import runtime` finds the installed package, not the source tree.
-# (runtime/batch/test_on_ray.py needs Ray, which these environments do not have.)
-RUNTIME_TESTS := $(patsubst tests/%,%,$(filter-out %/test_on_ray.py,$(wildcard tests/runtime/test_*.py tests/runtime/*/test_*.py)))
+# (runtime/batch/test_on_ray.py and test_cluster.py need Ray and pyarrow, which these
+# environments do not have.)
+RUNTIME_TESTS := $(patsubst tests/%,%,$(filter-out %/test_on_ray.py %/test_cluster.py,$(wildcard tests/runtime/test_*.py tests/runtime/*/test_*.py)))
 
 # The one-backend installs run what differs there: auto, verify and the install hint.
 ONE_BACKEND_TESTS := runtime/test_one_backend.py
