@@ -1,5 +1,5 @@
 # Every target builds or refreshes the virtual environment it needs, from nothing.
-# A venv is rebuilt when pyproject.toml changes (its stamp is older).
+# A venv is rebuilt when pyproject.toml (or the lock it installs from) changes.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,22 +15,59 @@ LEGACY_VENV := .venv-legacy
 TFLITE_VENV := .venv-tflite
 ONNX_VENV := .venv-onnx
 
-.PHONY: all train export test lint test-main test-runtime test-slow test-avx2 test-cluster bench bench-batch evidence default-model clean
+# The training/export environment, pinned with hashes (make lock refreshes it), and the same
+# versions, without hashes, as constraints of the device installs.
+LOCK := requirements.lock
+DEVICE_CONSTRAINTS := constraints-device.txt
+TOOLS_VENV := .venv-tools
+KEYS := keys
+
+.PHONY: all lock keys train export test lint test-main test-runtime test-slow test-avx2 test-cluster bench bench-batch evidence default-model clean
 
 all: train export
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[export,ray,dev]"
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
+# Re-resolves the extras export, ray, sign and dev into requirements.lock (exact versions, every
+# file's sha256) and writes constraints-device.txt from it. Pins already in the lock are kept;
+# LOCK_ARGS=--upgrade moves them all to the newest allowed. The project's own line (a path on
+# this machine, with no hash) is dropped: the venv installs the project with --no-deps.
+$(TOOLS_VENV)/.installed:
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet "pip-tools==7.6.2"
+	touch $@
+
+lock: $(TOOLS_VENV)/.installed
+	$(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra export --extra ray --extra sign \
+		--extra dev $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
+	sed -i '/^parity-edge @ /,/^[a-z]/{/^parity-edge @ /d;/^    /d}' $(LOCK)
+	{ echo "# The device installs' versions: the pins of $(LOCK) without hashes (make lock)."; \
+	  sed -n 's/^\([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' $(LOCK); } > $(DEVICE_CONSTRAINTS)
+	@echo "next: make clean test   (every venv again, from the new lock)"
+
+# A key pair to try signing with: keys/private.pem (never commit it) and keys/public.pem.
+keys:
+	mkdir -p $(KEYS)
+	test -f $(KEYS)/private.pem || openssl ecparam -name prime256v1 -genkey -noout -out $(KEYS)/private.pem
+	chmod 600 $(KEYS)/private.pem
+	openssl ec -in $(KEYS)/private.pem -pubout -out $(KEYS)/public.pem
+	@echo "next: make export EXPORT_ARGS=\"--sign-key $(KEYS)/private.pem\""
+
 # The device installs, one per extra, none with TensorFlow: .venv-runtime (numpy 2,
-# ai-edge-litert, onnxruntime), .venv-tflite (numpy, LiteRT), .venv-onnx (numpy, onnxruntime).
-.venv-%/.installed: pyproject.toml
+# ai-edge-litert, onnxruntime, and the sign extra that checks a signature), .venv-tflite
+# (numpy, LiteRT), .venv-onnx (numpy, onnxruntime); the lock's versions.
+DEVICE_EXTRAS_runtime := runtime,sign
+.venv-%/.installed: pyproject.toml $(DEVICE_CONSTRAINTS)
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-$*/bin/python -m pip install --quiet ".[$*,dev]"
+	.venv-$*/bin/python -m pip install --quiet -c $(DEVICE_CONSTRAINTS) ".[$(or $(DEVICE_EXTRAS_$*),$*),dev]"
 	touch $@
 
 # The legacy device install: tflite-runtime 2.14 (its last release) needs numpy < 2.
@@ -73,8 +110,9 @@ test-cluster: $(VENV)/.installed
 # The runtime's tests again, from an installed (not editable) copy, without TensorFlow.
 # The package is reinstalled on every run so the venvs never test a stale copy; the cwd is
 # tests/ so `import runtime` finds the installed package, not the source tree.
-# (runtime/batch/test_on_ray.py needs Ray, which these environments do not have.)
-RUNTIME_TESTS := $(patsubst tests/%,%,$(filter-out %/test_on_ray.py,$(wildcard tests/runtime/test_*.py tests/runtime/*/test_*.py)))
+# (runtime/batch/test_on_ray.py and test_cluster.py need Ray and pyarrow, which these
+# environments do not have.)
+RUNTIME_TESTS := $(patsubst tests/%,%,$(filter-out %/test_on_ray.py %/test_cluster.py,$(wildcard tests/runtime/test_*.py tests/runtime/*/test_*.py)))
 
 # The one-backend installs run what differs there: auto, verify and the install hint.
 ONE_BACKEND_TESTS := runtime/test_one_backend.py
@@ -133,5 +171,5 @@ bench-batch: $(VENV)/.installed
 	@echo "next: read $(ARTIFACTS)/bench_batch.md (the README's \"Beyond one machine\" figures)"
 
 clean:
-	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) $(TFLITE_VENV) $(ONNX_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) $(LEGACY_VENV) $(TFLITE_VENV) $(ONNX_VENV) $(TOOLS_VENV) build *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,6 +1,6 @@
 """Measure every stage side by side with TensorFlow, in one run, on this machine.
 
-    python -m bench [--out artifacts] [--quick | --no-stages | --batch]
+    python -m bench [--out artifacts] [--quick | --no-stages | --batch | --graphs]
 
 Shared machines are noisy, so contenders are interleaved (A B A B ...), each measurement
 is repeated, and the table quotes medians, the spread (min..max) and ratios taken in the
@@ -25,6 +25,8 @@ from bench.batch import bench_batch
 from bench.batch import markdown as batch_markdown
 from bench.environments import bench_environments
 from bench.environments import markdown as environments_markdown
+from bench.graphs import bench_graphs
+from bench.graphs import markdown as graphs_markdown
 from bench.variants import bench_variants
 from bench.variants import markdown as variants_markdown
 from bench.harness import compile_runtime, machine, run_command, write_bits_file
@@ -48,12 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     stages.add_argument("--batch", action="store_true",
                         help="only runtime.batch against runtime.predict on 10,000,000 lines, on the "
                              "exported model in --out; writes <out>/bench_batch.json and .md")
+    stages.add_argument("--graphs", action="store_true",
+                        help="only the folded graph against the recurrent one, on the model in --out "
+                             "(its model.keras too, if there, for the TensorFlow script); writes "
+                             "<out>/bench_graphs.json and .md")
     parser.add_argument("--lines", type=int, default=None, metavar="N",
-                        help="with --batch: lines of input (default: 10,000,000), for a quick check")
+                        help="with --batch: lines of input (default: 10,000,000); with --graphs "
+                             "(default: 1,000,000), for a quick check")
     args = parser.parse_args(argv)
     model_dir, keras_path = args.out, args.out / "model.keras"
     if args.batch:
         return main_batch(model_dir, args.lines)
+    if args.graphs:
+        return main_graphs(model_dir, keras_path, args.lines or 1_000_000)
     if not (model_dir / "manifest.json").exists() or not keras_path.exists():
         parser.exit(2, f"bench: {model_dir} holds no exported model; run `make train export` first\n")
 
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = {str(k): v for k, v in bench_memory(model_dir, tmp).items()}
         print("the device installs", flush=True)
         results["environments"] = bench_environments(one, run_command)
+        print("the folded graph against the recurrent one", flush=True)
+        results["graphs"] = bench_graphs(model_dir, big, keras_path)
         print("reduced-precision variants against float32", flush=True)
         results["variants"] = bench_variants(model_dir)
         print("runtime.batch (local Ray) against runtime.predict, 10,000,000 lines", flush=True)
@@ -100,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     for a, b, c, d in rows:
         print(f"{a:<{width}}  {b:<40} {c:<22} {d}")
     text = (markdown(results, rows) + "\n" + environments_markdown(results["environments"]) + "\n"
-            + variants_markdown(results["variants"]) + "\n" + batch_markdown(results["batch"]))
+            + graphs_markdown(results["graphs"]) + "\n" + variants_markdown(results["variants"]) + "\n"
+            + batch_markdown(results["batch"]))
     for name, text in (("bench.json", json.dumps(results, indent=2)), ("bench.md", text)):
         _write(args.out / name, text)
     print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
@@ -133,6 +145,32 @@ def main_batch(model_dir: Path, n_lines: int | None = None) -> int:
     _write(model_dir / "bench_batch.json", json.dumps(results, indent=2))
     _write(model_dir / "bench_batch.md", head + batch_markdown(results["batch"]))
     print(f"wrote {model_dir / 'bench_batch.json'} and {model_dir / 'bench_batch.md'}")
+    return 0
+
+
+def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
+    """``--graphs``: the folded graph against the recurrent one alone."""
+    from bench.targets import graph_rows
+
+    if not (model_dir / "manifest.json").exists():
+        raise SystemExit(f"bench: {model_dir} holds no exported model; run `make export` first")
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    compile_runtime()
+    with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
+        bits = Path(tmp_name) / "bits.txt"
+        write_bits_file(bits, n_lines, seed=2)
+        results["graphs"] = bench_graphs(model_dir, bits, keras_path)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    rows = graph_rows(results["graphs"])
+    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    print()
+    for row in rows:
+        print("  ".join(row))
+    table = "\n".join(["| measure | this run | target | |", "| --- | --- | --- | --- |"]
+                      + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
+    _write(model_dir / "bench_graphs.json", json.dumps(results, indent=2))
+    _write(model_dir / "bench_graphs.md", table + "\n\n" + graphs_markdown(results["graphs"]))
+    print(f"wrote {model_dir / 'bench_graphs.json'} and {model_dir / 'bench_graphs.md'}")
     return 0
 
 

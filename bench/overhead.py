@@ -68,7 +68,7 @@ def bench_overhead(model_dir: Path) -> dict:
     predictor = runtime.load(model_dir, backend="tflite", threads=1)
     n_bits = predictor.n_bits
     row = (np.frombuffer(STRING.encode(), np.uint8)[:n_bits] - 48).reshape(1, n_bits)
-    calls = {"raw litert": raw_litert(predictor.manifest.artifact("tflite").path, n_bits),
+    calls = {"raw litert": raw_litert(Path(predictor.backend.path), n_bits),  # the file it runs
              "runtime, one string": lambda: predictor.predict([STRING]),
              "runtime, one-row array": lambda: predictor.predict(row)}
     result = summarise_overhead(per_call_us(calls))

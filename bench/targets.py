@@ -18,6 +18,8 @@ TARGET_LATENCY_US = 20
 TARGET_MEMORY_GROWTH = 1.10     # peak RSS for 10M lines / for 100k lines
 TARGET_EXPORT_S = 60
 TARGET_OVERHEAD = 1.3            # one call through the runtime / the raw engine's own calls
+TARGET_FOLDED_SPEEDUP = 10       # folded / recurrent sequences per CPU-second, batch >= 1024
+TARGET_E2E_VS_FLOOR = 2.0        # runtime.predict (folded) / reading and parsing the file, no model
 
 
 def verdict(value: float, target: float, higher_is_better: bool) -> str:
@@ -68,6 +70,7 @@ def summarise(r: dict) -> list[tuple[str, str, str, str]]:
                  verdict(cw, TARGET_COLD_S, False) + ", " + verdict(cm, TARGET_COLD_MB, False)))
     rows.append(("  vs tensorflow script", f"{tw / cw:.1f}x", f">= {TARGET_COLD_VS_TF}x",
                  verdict(tw / cw, TARGET_COLD_VS_TF, True)))
+    rows += graph_rows(r.get("graphs"))
     mem = r["memory"]
     small, large = mem["100000"]["peak_rss_mb"], mem["10000000"]["peak_rss_mb"]
     rows.append(("peak RSS, 10M vs 100k lines", f"{large:.0f} / {small:.0f} MB ({large / small:.2f}x)",
@@ -111,6 +114,42 @@ def markdown(r: dict, rows) -> str:
             f"{krate(s['per_cpu_s']['median'])}/cpu-s"
             for s in row.values()) + " |")
     return "\n".join(lines) + "\n"
+
+
+def graph_rows(graphs: dict | None) -> list[tuple[str, str, str, str]]:
+    """The folded graph against the recurrent one (``bench.graphs``): per backend, the speed-up
+    per core at each batch >= 1024; each graph's single string over its raw engine; and end to
+    end against the no-model floor and the TensorFlow script."""
+    if not graphs:
+        return []
+    rows = []
+    tp, lat = graphs["throughput"], graphs["latency"]
+    backends = sorted({name.split(" ")[0] for name in next(iter(tp.values()))})
+    for backend in backends:
+        for batch in (b for b in tp if int(b) >= 1024):
+            folded = tp[batch][f"{backend} folded"]["per_cpu_s"]["median"]
+            recurrent = tp[batch][f"{backend} recurrent"]["per_cpu_s"]["median"]
+            rows.append((f"{backend} folded vs recurrent, batch {int(batch):,}, per core",
+                         f"{folded / recurrent:.1f}x ({folded / 1e6:.2f} vs {recurrent / 1e6:.3f} M/cpu-s)",
+                         f">= {TARGET_FOLDED_SPEEDUP}x",
+                         verdict(folded / recurrent, TARGET_FOLDED_SPEEDUP, True)))
+        for graph in ("folded", "recurrent"):
+            ours = lat[f"{backend} {graph}, runtime"]["median"]
+            raw = lat[f"{backend} {graph}, raw engine"]["median"]
+            rows.append((f"  {backend} {graph}, one string vs raw engine ({raw:.1f} us)",
+                         f"{ours:.1f} us ({ours / raw:.2f}x)", f"<= {TARGET_OVERHEAD}x",
+                         verdict(ours / raw, TARGET_OVERHEAD, False)))
+    walls = {name: s["median"] for name, s in graphs["end_to_end"]["wall_s"].items()}
+    floor = walls["no-model floor"]
+    for graph in ("folded", "recurrent"):
+        wall = walls[f"runtime.predict --graph {graph}"]
+        tf_ = walls.get("tensorflow script")
+        rows.append((f"end to end --graph {graph}, {graphs['lines']:,} lines, vs no-model floor",
+                     f"{wall:.3f} s / {floor:.3f} s = {wall / floor:.2f}x"
+                     + (f" (TF script {tf_:.2f} s, {tf_ / wall:.1f}x slower)" if tf_ else ""),
+                     f"<= {TARGET_E2E_VS_FLOOR}x" if graph == "folded" else "",
+                     verdict(wall / floor, TARGET_E2E_VS_FLOOR, False) if graph == "folded" else ""))
+    return rows
 
 
 def overhead_rows(overhead: dict | None) -> list[tuple[str, str, str, str]]:

@@ -21,6 +21,7 @@ exit codes:
        (a failed check's report: <out>/parity_report.failed.json)
   2    usage: bad flags or flag values
   130  interrupted (Ctrl-C); nothing was published
+  141  standard output closed early (e.g. piped into head)
 """
 
 
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant-min-gap", type=number(0), default=defaults.variant_min_gap, metavar="G",
                         help="smallest top-2 logit gap a variant must keep on every string it is "
                              "checked on (default: %(default)s)")
+    parser.add_argument("--sign-key", default=None, metavar="KEY.pem",
+                        help="sign the published files with this elliptic-curve private key "
+                             "(model.sig beside the manifest; needs the sign extra; make keys "
+                             "makes a pair to try it)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's and the converters' own log output")
     return parser
@@ -109,7 +114,7 @@ def _main(argv: list[str] | None) -> int:
                               per_count=args.per_count, batch_sizes=args.batch_sizes,
                               onnx_graph=args.onnx_graph, allow_inexact=args.allow_inexact,
                               soak=args.soak, soak_seed=args.soak_seed, variants=args.variants,
-                              variant_min_gap=args.variant_min_gap)
+                              variant_min_gap=args.variant_min_gap, sign_key=args.sign_key)
     except UsageError as exc:
         print(f"export: {exc} (see --help)", file=sys.stderr)
         return EXIT_USAGE
@@ -121,6 +126,10 @@ def _main(argv: list[str] | None) -> int:
         if not config.model_path.is_file():  # say so before spending seconds importing TensorFlow
             print(f"export: {config.model_path}: no such model file (train one first: make train)",
                   file=sys.stderr)
+            return EXIT_FAILED
+        if config.sign_key is not None and not config.sign_key.is_file():
+            print(f"export: {config.sign_key}: no such key file (make keys makes a pair under "
+                  f"keys/)", file=sys.stderr)
             return EXIT_FAILED
         from .pipeline import run_export
 

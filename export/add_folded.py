@@ -20,6 +20,8 @@ interrupted.
 
 from __future__ import annotations
 
+import sys
+
 import functools
 from pathlib import Path
 from typing import Callable
@@ -128,6 +130,14 @@ def add_folded(directory: str | Path, *, soak: int = 0, soak_seed: int | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see ``--help``)."""
+    from runtime.cli.args import run_main
+
+    return run_main("export.add_folded", lambda: _main(argv),
+                    interrupted="export.add_folded: interrupted; the directory is unchanged")
+
+
+def _main(argv: list[str] | None) -> int:
     from runtime.cli.args import OneLineParser, integer
 
     parser = OneLineParser(
@@ -153,9 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from runtime.cli.args import run_main
-
-    sys.exit(run_main("export.add_folded", main,
-                      interrupted="export.add_folded: interrupted; the directory is unchanged"))
+    sys.exit(main())

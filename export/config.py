@@ -55,11 +55,15 @@ class ExportConfig:
     variants: tuple[str, ...] = ()
     # A variant is published only if every string it is checked on is won by this much.
     variant_min_gap: float = 0.25
+    # A private key (elliptic-curve PEM): sign the published files with it (export.signing).
+    sign_key: Path | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
         if self.model is not None:
             object.__setattr__(self, "model", Path(self.model))
+        if self.sign_key is not None:
+            object.__setattr__(self, "sign_key", Path(self.sign_key))
         problems = []
         for name in ("seed", "n_random", "per_count", "soak"):
             value = getattr(self, name)
@@ -102,4 +106,5 @@ class ExportConfig:
                 "n_random": self.n_random, "per_count": self.per_count,
                 "batch_sizes": list(self.batch_sizes), "onnx_graph": self.onnx_graph,
                 "allow_inexact": self.allow_inexact, "soak": self.soak, "soak_seed": self.soak_seed,
-                "variants": list(self.variants), "variant_min_gap": self.variant_min_gap}
+                "variants": list(self.variants), "variant_min_gap": self.variant_min_gap,
+                "signed": self.sign_key is not None}  # never the key's path

@@ -272,7 +272,9 @@ def to_onnx(model, opset: int = ONNX_OPSET):
         dims = value.type.tensor_type.shape.dim
         if len(dims) and not dims[0].HasField("dim_value"):
             dims[0].dim_param = "batch"  # tf2onnx names it unk__N
-    return proto
+    from .canonical import canonicalize
+
+    return canonicalize(proto)  # the same bytes from every process (export.canonical)
 
 
 def describe_onnx(proto, description: dict):

@@ -59,11 +59,15 @@ def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
     from .parity import TOLERANCE_RULE
     from .publish import write_file
 
+    from .onnx_test_data import write_test_data
+
     bits = golden_bits(n_bits)
     path = directory / GOLDEN_NAME
-    write_file(path, golden_bytes(bits, reference.predict(bits)))
+    logits = reference.predict(bits)
+    write_file(path, golden_bytes(bits, logits))
     return {"file": GOLDEN_NAME, "format": "npz", "sha256": sha256_of(path),
             "size_bytes": path.stat().st_size, "n": int(len(bits)),
             "arrays": {"bits": f"uint8 [{len(bits)}, {n_bits}]", "counts": f"int64 [{len(bits)}]",
                        "logits": f"float32 [{len(bits)}, {n_bits + 1}]"},
-            "atol": result.atol, "rtol": result.rtol, "tolerance": TOLERANCE_RULE}
+            "atol": result.atol, "rtol": result.rtol, "tolerance": TOLERANCE_RULE,
+            "onnx_test_data": write_test_data(directory, bits, logits)}

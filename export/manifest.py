@@ -7,7 +7,8 @@ Schema version 1 (``SCHEMA_VERSION``); the runtime relies on these keys, more ma
     artifacts {tflite|onnx: {file, format, sha256, size_bytes, converter, opset, ...}},
     variants {float16|int8|int8-static: {tflite|onnx: {...artifact entry, precision, weights,
     gate}}}, variants_refused {...: {...: {reasons, ...}}},
-    golden {file, format, sha256, size_bytes, n, atol, rtol, ...},
+    golden {file, format, sha256, size_bytes, n, atol, rtol, onnx_test_data {dir, files
+    [{file, sha256, size_bytes}], ...}, ...},
     folded {published, reason, artifacts {tflite|onnx: {...artifact entry, graph: "folded",
     proof, weights_match, parity, golden}}, variants {int8: {...}}, variants_refused {...}},
     versions {...}, parity {...}, exactness {...}, recipe {...} or null, training {...} or null,
@@ -29,18 +30,17 @@ reading a manifest back with its hashes checked (``verify_artifacts``).
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
 from runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, TASK  # the schema is the runtime's
 from train.report import sha256_of
 
 from .convert import INPUT_NAME, OUTPUT_NAME
+from . import evidence
 from .errors import ExportError
 
 __all__ = ["SCHEMA_VERSION", "TASK", "MANIFEST_NAME", "sha256_of", "artifact_entry", "versions",
-           "read_training_report", "check_exact", "exactness", "recipe", "describe",
-           "build_manifest", "read_manifest", "verify_artifacts", "folded_entries"]
+           "describe", "build_manifest", "read_manifest", "verify_artifacts", "folded_entries"]
 
 INPUT_LAYOUT = "batch, step, feature: one bit (0.0 or 1.0) per step"
 
@@ -69,69 +69,6 @@ def artifact_entry(path: Path, fmt: str, converter: str, opset: int | None, **ex
     """The manifest entry of one artifact file: name, format, hash, size, how it was made."""
     return {"file": path.name, "format": fmt, "sha256": sha256_of(path),
             "size_bytes": path.stat().st_size, "converter": converter, "opset": opset, **extra}
-
-
-def read_training_report(path: Path) -> dict | None:
-    """The training report's accuracy figures, or None when there is no report.
-
-    Raises ExportError for a report that exists but cannot be read: a manifest that
-    silently lost its accuracy figures would be worse than a stopped export.
-    """
-    if not path.exists():
-        return None
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: cannot read the training report: {exc}") from exc
-    if not isinstance(report, dict):
-        raise ExportError(f"{path}: the training report is not a JSON object")
-    keys = ("evaluation", "per_count_accuracy", "exact", "evaluation_exact", "certificate",
-            "min_margin", "epochs_run", "best_epoch", "seed", "strings_seen", "wall_time_s",
-            "device", "machine", "settings", "model_sha256")
-    return {"report": path.name, **{k: report.get(k) for k in keys}}
-
-
-def check_exact(training: dict | None, path: Path, source_sha256: str, allowed: bool) -> None:
-    """Refuse (ExportError) a model not shown exact by its own training report, unless
-    ``allowed``: one that miscounts must never be published quietly."""
-    if allowed:
-        return
-    hint = "; pass --allow-inexact to export it anyway"
-    if training is None:
-        raise ExportError(f"{path}: no training report beside the model, so nothing says it "
-                          f"counts exactly{hint}")
-    if training.get("model_sha256") not in (None, source_sha256):
-        raise ExportError(f"{path}: the training report describes another model (its sha256 "
-                          f"differs from the model file's){hint}")
-    if training.get("exact") is not True:
-        evaluation = training.get("evaluation") or {}
-        misses = sum(row.get("errors", 0) for row in evaluation.values() if isinstance(row, dict))
-        proof = (training.get("certificate") or {}).get("reason") or "not proved"
-        raise ExportError(f"{path}: the training report says the model is not exact "
-                          f"({misses} miscounts on the evaluation sets; proof: {proof}){hint}")
-
-
-def exactness(training: dict | None, certificate: dict, soak: dict | None,
-              allowed: bool, n_bits: int) -> dict:
-    """The manifest's account of why the counts can be trusted, with the evidence."""
-    evaluation = (training or {}).get("evaluation") or {}
-    sets = {name: {"n": row.get("n"), "errors": row.get("errors")}
-            for name, row in evaluation.items() if isinstance(row, dict)}
-    exact = training.get("exact") if training else None
-    claims = []
-    if certificate.get("proved"):
-        claims.append(f"proved for every string of the {n_bits}-bit window "
-                      f"(train.certify, float32 round-off included; smallest top-2 gap "
-                      f"{certificate['margin']:.3f}), hence for every length")
-    if sets:
-        claims.append(f"{sum(s['errors'] or 0 for s in sets.values())} miscounts on "
-                      f"{sum(s['n'] or 0 for s in sets.values()):,} evaluation strings")
-    if soak:
-        claims.append("; ".join(f"{fmt}: {r['errors']} miscounts in {r['strings']:,} fresh strings"
-                                for fmt, r in soak.items()))
-    return {"exact": exact, "exported_inexact": bool(allowed and exact is not True),
-            "claim": "; ".join(claims) or "no evidence", "proof": certificate,
-            "evaluation": sets, "soak": soak}
 
 
 def variant_entries(directory: Path, variants: dict, converters: dict, opsets: dict,
@@ -175,15 +112,6 @@ def folded_entries(directory: Path, folded: dict, converters: dict, opsets: dict
             "variants_refused": gated["refused"]}
 
 
-def recipe(training: dict | None) -> dict | None:
-    """How the model was trained: the settings, seed, machine and cost of the run."""
-    if not training:
-        return None
-    return {"settings": training.get("settings"), "seed": training.get("seed"),
-            "strings_seen": training.get("strings_seen"), "wall_time_s": training.get("wall_time_s"),
-            "device": training.get("device"), "machine": training.get("machine")}
-
-
 def describe(info, converter: str, graph: str) -> dict:
     """What an artifact says about itself (ONNX metadata_props, TFLite metadata)."""
     return {"task": TASK, "n_bits": info.n_bits, "n_classes": info.n_classes, "cell": info.cell,
@@ -221,7 +149,7 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
         "versions": versions(),
         "parity": parity,
         "exactness": exact,
-        "recipe": recipe(training),
+        "recipe": evidence.recipe(training),
         "training": training,
         "source": source,
         "export": {"settings": settings, "seconds": timings},
@@ -230,20 +158,15 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
 
 
 def read_manifest(directory: Path) -> dict:
-    """Read ``directory/manifest.json``; ExportError when missing, unreadable or not schema 1."""
+    """``directory/manifest.json`` as a document, read and checked by the runtime's one
+    reader (``runtime.manifest.read_manifest``: ModelError for anything missing, unknown or
+    inconsistent), so the export never accepts a manifest the runtime would refuse."""
+    from runtime.manifest import read_manifest as read_checked
+
     path = Path(directory) / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path}: no manifest (run the export first: make export)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: cannot read the manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        raise ExportError(f"{path}: schema_version is {found!r}, expected {SCHEMA_VERSION}")
-    if not isinstance(manifest.get("artifacts"), dict) or not manifest["artifacts"]:
-        raise ExportError(f"{path}: lists no artifacts")
-    return manifest
+    if not path.exists():
+        raise ExportError(f"{path}: no manifest (run the export first: make export)")
+    return read_checked(path).data
 
 
 def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
@@ -260,10 +183,12 @@ def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
                     for fmt, entry in by_format.items()})
     if isinstance(manifest.get("golden"), dict):
         entries["golden"] = manifest["golden"]
+        test_data = manifest["golden"].get("onnx_test_data") or {}
+        entries.update({f"onnx test data {e.get('file')}": e for e in test_data.get("files", [])})
     for fmt, entry in entries.items():
         try:
             name = entry["file"]
-            if Path(name).name != name:
+            if Path(name).name != name and Path(name).parts[:-1] != ("test_data_set_0",):
                 raise ValueError(f"file name {name!r} is not a plain name")
             path = Path(directory) / name
             if not path.is_file():

@@ -211,6 +211,25 @@ class ParityResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    def summary(self, report: str) -> dict:
+        """The manifest's parity section: the verdict and each candidate's headline figures;
+        ``report`` names the file that holds every figure."""
+        figures = ("passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "max_rel_diff",
+                   "count_agreement", "count_accuracy", "min_reference_gap")
+        return {
+            "passed": self.passed, "atol": self.atol, "rtol": self.rtol, "tolerance": TOLERANCE_RULE,
+            "reference": self.reference, "report": report, "n_inputs": sum(self.set_sizes.values()),
+            "inputs": dict(self.set_sizes), "batch_sizes": list(self.batch_sizes),
+            "reference_count_accuracy": self.reference_accuracy,
+            "reference_min_top2_gap": self.reference_min_gap,
+            "artifacts": {c.name: {k: getattr(c, k) for k in figures}
+                          for c in self.comparisons if c.gating},
+            "between_artifacts": [{"pair": [c.name, c.against], "max_abs_diff": c.max_abs_diff,
+                                   "max_scaled_diff": c.max_scaled_diff,
+                                   "count_agreement": c.count_agreement}
+                                  for c in self.comparisons if not c.gating],
+        }
+
     def lines(self) -> list[str]:
         return [c.line() for c in self.comparisons]
 

@@ -39,7 +39,10 @@ from .config import ExportConfig
 from .errors import ExportError
 from .fold import build_folded
 from .golden import GOLDEN_NAME, golden_entry
+from .onnx_test_data import TEST_DATA_DIR
+from .provenance import provenance
 from .publish import Staging, replace_atomically, write_file, write_json
+from .signing import SIGNATURE_NAME, sign_directory
 from .variants import build_variants
 
 __all__ = ["run_export", "ExportOutcome", "ARTIFACT_FILES", "REPORT_NAME", "FAILED_REPORT_NAME"]
@@ -115,13 +118,13 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
     if config.out.exists() and not config.out.is_dir():
         raise ExportError(f"{config.out}: exists and is not a directory")
 
-    from . import manifest
+    from . import evidence, manifest
 
     report_path = model_path.parent / TRAIN_REPORT_NAME
-    training = manifest.read_training_report(report_path)
+    training = evidence.read_training_report(report_path)
     source = {"file": model_path.name, "sha256": manifest.sha256_of(model_path),
               "size_bytes": model_path.stat().st_size}
-    manifest.check_exact(training, model_path, source["sha256"], config.allow_inexact)
+    evidence.check_exact(training, model_path, source["sha256"], config.allow_inexact)
 
     with _native_stderr_captured(quiet):
         from train.certify import certify
@@ -251,19 +254,23 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
         golden = golden_entry(reference, info.n_bits, staging.path, result)
         write_json(staging.path / REPORT_NAME, report)
         seconds["total"] = time.perf_counter() - started
-        exact = manifest.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
-        document = manifest.build_manifest(info, artifacts, _parity_summary(result), training,
+        exact = evidence.exactness(training, certificate, soaked, config.allow_inexact, info.n_bits)
+        document = manifest.build_manifest(info, artifacts, result.summary(REPORT_NAME), training,
                                            config.to_dict(), source, _rounded(seconds), exact, golden,
                                            variant_entries,
                                            manifest.folded_entries(staging.path, folded, converters,
                                                                    opsets))
+        document["provenance"] = provenance(training)
         write_json(staging.path / manifest.MANIFEST_NAME, document)
-        published = staging.commit([*ARTIFACT_FILES.values(), *published_variants.values(),
-                                    *folded["files"].values(),
-                                    *(name for by_format in folded["variant_files"].values()
-                                      for name in by_format.values()),
-                                    GOLDEN_NAME, REPORT_NAME],
-                                   last=manifest.MANIFEST_NAME)
+        names = [*ARTIFACT_FILES.values(), *published_variants.values(), *folded["files"].values(),
+                 *(name for by_format in folded["variant_files"].values() for name in by_format.values()),
+                 GOLDEN_NAME, TEST_DATA_DIR, REPORT_NAME]
+        signed = ([sign_directory(staging.path, [*names, manifest.MANIFEST_NAME], config.sign_key)]
+                  if config.sign_key else [])
+        published = staging.commit([*names, *signed], last=manifest.MANIFEST_NAME)
+        if not signed:  # a signature of the previous files would only ever refuse these
+            with contextlib.suppress(FileNotFoundError):
+                (config.out / SIGNATURE_NAME).unlink()
     with contextlib.suppress(FileNotFoundError):
         (config.out / FAILED_REPORT_NAME).unlink()  # stale: the artifacts now pass
     seconds["total"] = time.perf_counter() - started
@@ -273,26 +280,3 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in seconds.items()}
-
-
-def _parity_summary(result) -> dict:
-    """The manifest's parity section: the verdict and each candidate's headline figures."""
-    from .parity import TOLERANCE_RULE
-
-    figures = ("passed", "max_abs_diff", "max_scaled_diff", "tolerance_used", "max_rel_diff",
-               "count_agreement", "count_accuracy", "min_reference_gap")
-    return {
-        "passed": result.passed, "atol": result.atol, "rtol": result.rtol,
-        "tolerance": TOLERANCE_RULE,
-        "reference": result.reference,
-        "report": REPORT_NAME, "n_inputs": sum(result.set_sizes.values()),
-        "inputs": dict(result.set_sizes), "batch_sizes": list(result.batch_sizes),
-        "reference_count_accuracy": result.reference_accuracy,
-        "reference_min_top2_gap": result.reference_min_gap,
-        "artifacts": {c.name: {k: getattr(c, k) for k in figures}
-                      for c in result.comparisons if c.gating},
-        "between_artifacts": [{"pair": [c.name, c.against], "max_abs_diff": c.max_abs_diff,
-                               "max_scaled_diff": c.max_scaled_diff, "count_agreement": c.count_agreement}
-                              for c in result.comparisons if not c.gating],
-    }
-

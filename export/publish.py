@@ -96,6 +96,10 @@ class Staging:
         published = []
         with _interrupts_held():
             for name in [*names, last]:
+                if (self.path / name).is_dir() and (self.out / name).is_dir():
+                    # os.replace cannot replace a folder that has files: the old one goes
+                    # into staging, which is removed on leaving
+                    os.replace(self.out / name, self.path / f".replaced-{name}")
                 os.replace(self.path / name, self.out / name)
                 published.append(self.out / name)
             self._created_out = False

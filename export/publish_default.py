@@ -42,11 +42,15 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     names += [entry["file"] for entry in (folded.get("artifacts") or {}).values()]
     names += [entry["file"] for by_format in (folded.get("variants") or {}).values()
               for entry in by_format.values()]
+    copied = []  # files inside a folder (the ONNX test data), which moves in whole
     if isinstance(manifest.get("golden"), dict):
         names.append(manifest["golden"]["file"])
+        copied = [e["file"] for e in (manifest["golden"].get("onnx_test_data") or {}).get("files", [])]
     with Staging(package) as staging:
-        for name in [*names, MANIFEST_NAME]:
+        for name in [*names, *copied, MANIFEST_NAME]:
+            (staging.path / name).parent.mkdir(exist_ok=True)
             shutil.copyfile(artifacts / name, staging.path / name)
+        names += sorted({name.split("/")[0] for name in copied})
         problems = verify_artifacts(manifest, staging.path)  # the copies, not only the sources
         if problems:
             raise ExportError("copies differ from the manifest: " + "; ".join(problems))
@@ -54,6 +58,14 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (see ``--help``)."""
+    from runtime.cli.args import run_main
+
+    return run_main("export.publish_default", lambda: _main(argv),
+                    interrupted="export.publish_default: interrupted; nothing was copied")
+
+
+def _main(argv: list[str] | None) -> int:
     from runtime.cli.args import OneLineParser
 
     parser = OneLineParser(
@@ -74,7 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from runtime.cli.args import run_main
-
-    sys.exit(run_main("export.publish_default", main,
-                      interrupted="export.publish_default: interrupted; nothing was copied"))
+    sys.exit(main())

@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--backend", choices=("auto", "tflite", "onnx", "all"), default="all",
                         help="backend(s) to soak (default: %(default)s)")
+    parser.add_argument("--graph", choices=("auto", "recurrent", "folded"), default="auto",
+                        help="the files to soak: as runtime.predict --graph (default: %(default)s)")
     parser.add_argument("--seed", type=integer(0), default=None,
                         help="seed of the strings (default: a fresh one, printed)")
     args = parser.parse_args(argv)
@@ -129,14 +131,16 @@ def main(argv: list[str] | None = None) -> int:
 
     backends = ("tflite", "onnx") if args.backend == "all" else (args.backend,)
     try:
-        predictors = {backend: runtime.load(args.model, backend=backend) for backend in backends}
+        predictors = {backend: runtime.load(args.model, backend=backend, graph=args.graph)
+                      for backend in backends}
         counters = {p.backend.name: (lambda bits, p=p: p.predict(bits).counts)
                     for p in predictors.values()}
         results = soak(counters, args.strings, args.seed)
     except runtime.ParityEdgeError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
-    print(f"model: {next(iter(predictors.values())).manifest.directory}")
+    print(f"model: {next(iter(predictors.values())).manifest.directory}; graph: "
+          + ", ".join(f"{backend} {p.graph}" for backend, p in predictors.items()))
     for name, result in results.items():
         per_family = ", ".join(f"{family} {f['errors']}/{f['n']:,}"
                                for family, f in result["families"].items())

@@ -14,10 +14,13 @@ added (the first window left-padded). Both are exact. Large inputs run as parall
 batches, one thread per CPU core by default (``threads``); the results do not depend on
 the number of threads.
 
-``runtime.load(precision="int8")`` runs a reduced-precision variant the model carries.
-``runtime.verify_model()`` (``python -m runtime.verify``) replays the golden set shipped
-with the model through each installed backend: proof that this installed copy still
-computes what was exported.
+``runtime.load(precision="int8")`` runs a reduced-precision variant the model carries;
+``runtime.load(graph="recurrent")`` the recurrent network itself rather than its folded
+form, which ``auto`` runs where the manifest records it proved (``predictor.graph`` says
+which). ``runtime.verify_model()`` (``python -m runtime.verify``) replays the golden set
+shipped with the model through each installed backend and graph: proof that this
+installed copy still computes what was exported; ``prove=True`` also re-derives each
+file's proof of exactness from its bytes.
 
 Every error the runtime raises is a ``runtime.ParityEdgeError``; see ``runtime.errors``
 for the tree. The command line is ``python -m runtime.predict --help``; for inputs too big

@@ -9,6 +9,8 @@
           +-- ModelError                  missing, damaged or mismatched model or manifest
                +-- BackendUnavailableError   the backend's package is not installed;
                                              says what to ``pip install``
+               +-- SignatureError            runtime.signing: no signature, another key's,
+                                             or files changed since signing
           +-- ClusterError                 runtime.batch: Ray is not installed (says what to
                                            ``pip install``), the cluster cannot be started or
                                            reached, or it lost a worker
@@ -21,7 +23,7 @@ into this tree where they arise (``raise ModelError(...) from exc``), so a calle
 from __future__ import annotations
 
 __all__ = ["ParityEdgeError", "InputError", "UsageError", "ModelError", "BackendUnavailableError",
-           "ClusterError"]
+           "SignatureError", "ClusterError"]
 
 
 class ParityEdgeError(Exception):
@@ -59,6 +61,11 @@ class BackendUnavailableError(ModelError):
     def __init__(self, message: str, package: str | None = None):
         super().__init__(message)
         self.package = package
+
+
+class SignatureError(ModelError):
+    """The model directory is not signed by the trusted key as it is now: no signature, a
+    signature by another key, or files changed, added to the signed set or missing since."""
 
 
 class ClusterError(ParityEdgeError):

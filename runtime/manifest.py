@@ -3,16 +3,16 @@
 A model is a directory holding ``manifest.json`` (written by the export stage) and one
 artifact per backend (``model.tflite``, ``model.onnx``). The manifest records what the
 model computes (``task``, ``n_bits``, its input and output) and, for each artifact, its
-file name, size and sha256.
-
-Where a model is looked for, and how its artifacts are verified against the manifest
-before they are opened, is ``runtime.loader``.
+file name, size and sha256. Where a model is looked for, and how its artifacts are
+verified before they are opened, is ``runtime.loader``.
 
 Beside the float32 artifacts a model may carry reduced-precision variants (``variants``:
 ``float16``, ``int8``, ``int8-static``; each published only if it still counts exactly) and
 a golden set (``golden``: inputs and the reference's outputs, for ``runtime.verify``); they
-are listed and checked like the artifacts. ``Manifest.artifact(backend, precision)`` finds
-one, and says what the model has when it lacks it.
+are listed and checked like the artifacts. A proved model may also carry its folded files
+(``folded``: ``artifacts`` and ``variants`` again, each entry with the proof of its own
+weights, ``proof``; see ``runtime.weights``), checked the same way. ``Manifest.artifact(backend,
+precision, graph)`` finds one, and says what the model has when it lacks it.
 
 A model directory may be hostile: the manifest and each artifact must be regular files
 of bounded size (``runtime.files``), the manifest at most ``MAX_DEPTH`` deep, and values
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, UsageError, show
-from .files import as_path, read_regular
+from .files import as_path, read_regular, sha256
 from .limits import MAX_MANIFEST_BYTES
 
 __all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "PRECISIONS", "DEFAULT_PRECISION",
-           "check_precision", "Artifact", "Manifest", "read_manifest"]
+           "GRAPHS", "check_precision", "check_graph", "Artifact", "Manifest", "read_manifest"]
 
 MANIFEST_NAME = "manifest.json"
 
@@ -43,6 +43,9 @@ _REQUIRED = ("schema_version", "task", "n_bits", "n_classes", "input", "output",
 #: Every precision an export can produce; float32 is the artifacts themselves, the default.
 PRECISIONS = ("float32", "float16", "int8", "int8-static")
 DEFAULT_PRECISION = "float32"
+#: The two graphs a model's files may hold: the recurrent network itself, and its folded
+#: form (one linear map of the 50 bits, exact only because the proof holds).
+GRAPHS = ("recurrent", "folded")
 
 
 def check_precision(precision: Any) -> str:
@@ -51,6 +54,13 @@ def check_precision(precision: Any) -> str:
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise UsageError(f"unknown precision {show(precision)}; expected one of: {', '.join(PRECISIONS)}")
     return precision
+
+
+def check_graph(graph: Any, choices: tuple[str, ...] = ("auto", *GRAPHS)) -> str:
+    """``graph`` if it is one of ``choices``; UsageError otherwise."""
+    if not isinstance(graph, str) or graph not in choices:
+        raise UsageError(f"unknown graph {show(graph)}; expected one of: {', '.join(choices)}")
+    return graph
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,14 @@ class Artifact:
     converter: str | None = None
     opset: int | None = None
     precision: str = DEFAULT_PRECISION
+    graph: str = "recurrent"
+    #: The proof the export recorded for this file's own weights (folded files), or None.
+    proof: dict | None = field(default=None, compare=False)
+
+    @property
+    def proved(self) -> bool:
+        """Whether the manifest records this file's weights as proved exact."""
+        return isinstance(self.proof, dict) and self.proof.get("proved") is True
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,9 @@ class Manifest:
     """A parsed and checked ``manifest.json``. ``data`` keeps the whole document.
 
     ``artifacts``: the float32 files by backend; ``variants``: precision -> backend ->
-    file, for the reduced-precision ones; ``golden``: the golden set, or None.
+    file, for the reduced-precision ones; ``golden``: the golden set, or None;
+    ``folded``: graph ``folded``'s files the same way, precision -> backend -> file
+    (float32 among them), empty when the model has none.
     """
 
     path: Path
@@ -82,27 +102,48 @@ class Manifest:
     data: dict[str, Any] = field(repr=False, compare=False)
     variants: dict[str, dict[str, Artifact]] = field(default_factory=dict)
     golden: Artifact | None = None
+    folded: dict[str, dict[str, Artifact]] = field(default_factory=dict)
+    #: The sha256 of the bytes parsed, held against a signature's record (``runtime.signing``).
+    sha256: str = field(default="", repr=False, compare=False)
 
     @property
     def directory(self) -> Path:
         return self.path.parent
 
-    def precisions(self) -> dict[str, list[str]]:
-        """Every precision the model has, with the backends it has it for."""
+    def precisions(self, graph: str = "recurrent") -> dict[str, list[str]]:
+        """Every precision the model has in ``graph``, with the backends it has it for."""
+        if graph == "folded":
+            return {p: list(by_backend) for p, by_backend in self.folded.items() if by_backend}
         return {DEFAULT_PRECISION: list(self.artifacts),
                 **{p: list(by_backend) for p, by_backend in self.variants.items()}}
 
-    def describe(self) -> str:
-        return ", ".join(f"{p} ({', '.join(b)})" for p, b in self.precisions().items())
+    def graphs(self) -> list[str]:
+        """The graphs the model has files of: ``recurrent``, and ``folded`` where published."""
+        return [g for g in GRAPHS if self.precisions(g)]
 
-    def artifact(self, backend: str, precision: str = DEFAULT_PRECISION) -> Artifact:
-        """The file for ``backend`` at ``precision``: UsageError for an unknown precision,
-        ModelError naming what the model has when it lacks this one."""
+    def describe(self) -> str:
+        """What the model has: its recurrent files, then ``folded: ...`` where it has those."""
+        return "; ".join(("folded: " if g == "folded" else "") + ", ".join(
+            f"{p} ({', '.join(b)})" for p, b in self.precisions(g).items()) for g in self.graphs())
+
+    def find(self, backend: str, precision: str = DEFAULT_PRECISION,
+             graph: str = "recurrent") -> Artifact | None:
+        """The file for ``backend`` at ``precision`` in ``graph``, or None."""
+        if graph == "folded":
+            return self.folded.get(precision, {}).get(backend)
+        return (self.artifacts if precision == DEFAULT_PRECISION
+                else self.variants.get(precision, {})).get(backend)
+
+    def artifact(self, backend: str, precision: str = DEFAULT_PRECISION,
+                 graph: str = "recurrent") -> Artifact:
+        """The file for ``backend`` at ``precision`` in ``graph``: UsageError for an unknown
+        precision or graph, ModelError naming what the model has when it lacks this one."""
         check_precision(precision)
-        found = (self.artifacts if precision == DEFAULT_PRECISION
-                 else self.variants.get(precision, {})).get(backend)
+        check_graph(graph, GRAPHS)
+        found = self.find(backend, precision, graph)
         if found is None:
-            raise ModelError(f"{self.path}: this model has no {precision} {backend} file; "
+            kind = "folded " if graph == "folded" else ""
+            raise ModelError(f"{self.path}: this model has no {kind}{precision} {backend} file; "
                              f"it has: {self.describe()}")
         return found
 
@@ -183,28 +224,53 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         raise _fail(path, "'artifacts' must be a non-empty object")
     artifacts = {backend: _entry(path, f"artifacts.{show(backend)[1:-1]}", backend, entry)
                  for backend, entry in entries.items()}
-    variants = {}
-    listed = data.get("variants") or {}
-    if not isinstance(listed, dict):
-        raise _fail(path, "'variants' must be an object")
-    for precision, by_backend in listed.items():
-        where = f"variants.{show(precision)[1:-1]}"
-        if precision not in PRECISIONS or precision == DEFAULT_PRECISION:
-            raise _fail(path, f"{where}: unknown precision (expected one of "
-                              f"{', '.join(PRECISIONS[1:])})")
-        if not isinstance(by_backend, dict):
-            raise _fail(path, f"{where} must be an object")
-        variants[precision] = {backend: _entry(path, f"{where}.{show(backend)[1:-1]}", backend, entry,
-                                               precision)
-                               for backend, entry in by_backend.items()}
+    variants = _variants(path, "variants", data.get("variants"))
     golden = data.get("golden")
     golden = None if golden is None else _entry(path, "golden", "golden", golden)
-    return Manifest(path=path, n_bits=n_bits, n_classes=n_classes, artifacts=artifacts, data=data,
-                    variants=variants, golden=golden)
+    return Manifest(path, n_bits, n_classes, artifacts, data, variants, golden,
+                    _folded(path, data.get("folded")), sha256(raw).hexdigest())
+
+
+def _variants(path: Path, where: str, listed: Any, graph: str = "recurrent") -> dict:
+    """``variants`` (or ``folded.variants``): precision -> backend -> Artifact, checked."""
+    if listed is None:
+        return {}
+    if not isinstance(listed, dict):
+        raise _fail(path, f"{show(where)} must be an object")
+    variants = {}
+    for precision, by_backend in listed.items():
+        at = f"{where}.{show(precision)[1:-1]}"
+        if precision not in PRECISIONS or precision == DEFAULT_PRECISION:
+            raise _fail(path, f"{at}: unknown precision (expected one of "
+                              f"{', '.join(PRECISIONS[1:])})")
+        if not isinstance(by_backend, dict):
+            raise _fail(path, f"{at} must be an object")
+        variants[precision] = {backend: _entry(path, f"{at}.{show(backend)[1:-1]}", backend, entry,
+                                               precision, graph)
+                               for backend, entry in by_backend.items()}
+    return variants
+
+
+def _folded(path: Path, section: Any) -> dict:
+    """The ``folded`` section: precision -> backend -> Artifact; empty when not published."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict) or not isinstance(section.get("published"), bool):
+        raise _fail(path, "'folded' must be an object whose 'published' is true or false")
+    if not section["published"]:
+        return {}
+    entries = section.get("artifacts")
+    if not isinstance(entries, dict) or not entries:
+        raise _fail(path, "folded.artifacts must be a non-empty object where 'published' is true")
+    artifacts = {backend: _entry(path, f"folded.artifacts.{show(backend)[1:-1]}", backend, entry,
+                                 graph="folded")
+                 for backend, entry in entries.items()}
+    return {DEFAULT_PRECISION: artifacts,
+            **_variants(path, "folded.variants", section.get("variants"), "folded")}
 
 
 def _entry(path: Path, where: str, backend: str, entry: Any,
-           precision: str = DEFAULT_PRECISION) -> Artifact:
+           precision: str = DEFAULT_PRECISION, graph: str = "recurrent") -> Artifact:
     """One file's entry (an artifact, a variant, the golden set), checked."""
     if not isinstance(entry, dict):
         raise _fail(path, f"{where} must be an object")
@@ -224,6 +290,10 @@ def _entry(path: Path, where: str, backend: str, entry: Any,
     if not _int(size) or size < 0:
         raise _fail(path, f"{where}.size_bytes must be a non-negative integer, got {show(size)}")
     opset = entry.get("opset")
+    proof = entry.get("proof")
+    if proof is not None and not isinstance(proof, dict):
+        raise _fail(path, f"{where}.proof must be an object")
     return Artifact(backend=backend, path=path.parent / file, format=str(entry["format"]),
                     sha256=digest.lower(), size_bytes=size, converter=entry.get("converter"),
-                    opset=opset if _int(opset) else None, precision=precision)
+                    opset=opset if _int(opset) else None, precision=precision, graph=graph,
+                    proof=proof)

@@ -50,7 +50,8 @@ import argparse
 import os
 import sys
 
-from .cli.args import EXIT_OK, EXIT_USAGE, Fail, OneLineParser, integer, run_main, say, silence_stdout
+from .cli.args import (EXIT_OK, EXIT_USAGE, Fail, OneLineParser, add_trusted_key, integer, run_main,
+                       say, silence_stdout)
 from .cli.output import StdoutSink, open_output
 from .cli.streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .backends import BACKENDS
     from .cli.formats import FORMATS
     from .limits import MAX_BATCH_SIZE, MAX_THREADS
-    from .manifest import DEFAULT_PRECISION, PRECISIONS
+    from .manifest import DEFAULT_PRECISION, GRAPHS, PRECISIONS
 
     parser = OneLineParser(
         prog=f"python -m {PROG}", formatter_class=_Formatter,
@@ -127,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to run: float32, or a reduced-precision "
                              "variant it carries (each exported only if it counts exactly)")
+    parser.add_argument("--graph", choices=("auto", *GRAPHS), default="auto",
+                        help="folded: the network's exact map of the 50 bits, one matrix product, "
+                             "shipped only with its proof; recurrent: the network itself; auto: "
+                             "folded where the manifest records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
                         help="model windows (50 bits each) per inference call, at most "
@@ -140,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", "-o", metavar="FILE", type=_path,
                         help="write here instead of standard output: a regular file atomically "
                              "(complete or not at all), a device or descriptor in place")
+    add_trusted_key(parser)
     return parser
 
 
@@ -174,8 +180,9 @@ def _run(argv: list[str] | None) -> int:
         from . import load
 
         with QuietNativeStderr():
-            predictor = load(args.model, args.backend, precision=args.precision,
-                             batch_size=args.batch_size, threads=args.threads)
+            predictor = load(args.model, args.backend, precision=args.precision, graph=args.graph,
+                             batch_size=args.batch_size, threads=args.threads,
+                             trusted_key=args.trusted_key)
         _stream(source, name, size, predictor, sink, args.format)
         sink = None
         return EXIT_OK

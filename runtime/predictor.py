@@ -32,8 +32,8 @@ from .bits import Input, invalid_value, one_window, prepare
 from .errors import ModelError, UsageError, show
 from .limits import (MAX_BATCH_SIZE, MAX_THREADS, WHY_BATCH, WHY_THREADS, check_count, check_threads,
                      default_threads)
-from .loader import open_artifact, open_model
-from .manifest import DEFAULT_PRECISION, Manifest, check_precision, read_manifest
+from .loader import model_manifest, open_artifact, open_model
+from .manifest import DEFAULT_PRECISION, Manifest, check_graph, check_precision
 
 __all__ = ["Result", "Predictor", "load", "default_threads"]
 
@@ -87,7 +87,7 @@ class Predictor:
 
     def __init__(self, backend: Backend, manifest: Manifest | None = None,
                  batch_size: int | None = None, threads: int | None = None,
-                 precision: str = DEFAULT_PRECISION):
+                 precision: str = DEFAULT_PRECISION, graph: str | None = None):
         if not isinstance(backend, Backend):
             raise UsageError(f"backend must be an opened runtime.backends.Backend (runtime.load "
                              f"opens one), got {type(backend).__name__}")
@@ -105,6 +105,11 @@ class Predictor:
         self.manifest = manifest
         #: The precision of the file the backend runs (float32 unless a variant was asked for).
         self.precision = precision
+        #: The graph of that file: ``recurrent``, ``folded`` (None for a bare backend).
+        self.graph = graph
+        #: The public key the model's signature was checked with (``load(trusted_key=...)``),
+        #: checked again where an unpickled copy loads the model.
+        self.trusted_key = None
         self._pool = None
         self._pool_lock = threading.Lock()
         _LIVE.add(self)
@@ -119,10 +124,12 @@ class Predictor:
                              "it cannot be pickled: there is nothing to load and check its model "
                              "from in another process; pickle one made by runtime.load(PATH), or "
                              "send the model path")
-        artifact = self.manifest.artifact(self.backend.name, self.precision)
+        artifact = self.manifest.artifact(self.backend.name, self.precision, self.graph)
         batch_size, threads = self._requested
+        key = None if self.trusted_key is None else os.path.abspath(self.trusted_key)
         return (_unpickle, (os.path.abspath(self.manifest.path), self.backend.name, batch_size,
-                            threads, self.backend.num_threads, artifact.sha256, self.precision))
+                            threads, self.backend.num_threads, artifact.sha256, self.precision,
+                            self.graph, key))
 
     @property
     def n_bits(self) -> int:
@@ -132,7 +139,7 @@ class Predictor:
     def __repr__(self) -> str:
         where = self.manifest.directory if self.manifest else self.backend.path
         return (f"Predictor(model={os.fspath(where)!r}, backend={self.backend.name!r}, "
-                f"precision={self.precision!r}, batch_size={self.batch_size}, threads={self.threads})")
+                f"precision={self.precision!r}, graph={self.graph!r}, batch_size={self.batch_size}, threads={self.threads})")
 
     def predict(self, bits: Any) -> Result:
         """Count the ones in each bit string.
@@ -268,24 +275,29 @@ def _result(counts: np.ndarray) -> Result:
 
 def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads: int | None,
               num_threads: int | None, sha256: str,
-              precision: str = DEFAULT_PRECISION) -> Predictor:
-    """A pickled Predictor: its model loaded again from the manifest, and checked to be the same."""
-    manifest = read_manifest(manifest_path)
+              precision: str = DEFAULT_PRECISION, graph: str = "recurrent",
+              trusted_key: str | None = None) -> Predictor:
+    """A pickled Predictor: its model loaded again from the manifest (and its signature, when
+    it was checked), and checked to be the same."""
+    manifest = model_manifest(manifest_path, trusted_key)
     try:
-        artifact = manifest.artifact(backend, precision)
+        artifact = manifest.artifact(backend, precision, graph)
     except ModelError:
         artifact = None
     if artifact is None or artifact.sha256 != sha256:
         raise ModelError(f"{manifest_path}: not the model this Predictor was pickled with (its "
-                         f"{precision} {backend} artifact had sha256 {sha256[:16]}...); it changed since")
+                         f"{graph} {precision} {backend} artifact had sha256 {sha256[:16]}...); it changed since")
     options = {} if num_threads is None else {"num_threads": num_threads}
-    return Predictor(open_artifact(manifest, backend, precision, **options), manifest, batch_size,
-                     threads, precision)
+    predictor = Predictor(open_artifact(manifest, backend, precision, graph, **options), manifest,
+                          batch_size, threads, precision, graph)
+    predictor.trusted_key = trusted_key
+    return predictor
 
 
 def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto", *,
-         precision: str = DEFAULT_PRECISION, batch_size: int | None = None,
-         threads: int | None = None, num_threads: int | None = None) -> Predictor:
+         precision: str = DEFAULT_PRECISION, graph: str = "auto", batch_size: int | None = None,
+         threads: int | None = None, num_threads: int | None = None,
+         trusted_key: str | os.PathLike | None = None) -> Predictor:
     """Find, verify and open a model; return a Predictor.
 
     ``model``: an artifact directory or its ``manifest.json`` (a str, bytes or
@@ -294,12 +306,18 @@ def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto"
     as it is, without a manifest (``backend`` and ``precision`` must then be left as they are). ``backend``: ``"auto"`` (the first of ``runtime.loader.AUTO_PREFERENCE`` that
     the model has at ``precision`` and that is installed), ``"tflite"`` or ``"onnx"``.
     ``precision``: ``"float32"`` (the default), or a reduced-precision variant the model
-    carries (``"int8"``, ...; see ``runtime.manifest.PRECISIONS``). ``batch_size``: windows per inference
+    carries (``"int8"``, ...; see ``runtime.manifest.PRECISIONS``). ``graph``: ``"auto"``
+    (the folded file where the model has it and its manifest records it proved, else the
+    recurrent one; ``runtime.loader.pick_graph``), ``"folded"`` or ``"recurrent"`` (the
+    network itself); ``Predictor.graph`` says which runs. ``batch_size``: windows per inference
     call, 1 to ``MAX_BATCH_SIZE`` (None: the backend's own best). ``threads``: how many
     batches of a large input run at once (None: one per CPU core). ``num_threads`` goes to
     the backend: threads inside one inference call (None: its default, 1; more rarely pays
     for this model, and multiplies with ``threads``: ``threads x num_threads`` may be at
-    most ``MAX_THREADS``).
+    most ``MAX_THREADS``). ``trusted_key``: the path of a public key (PEM); the model is
+    then used only if that key signed its directory exactly as it is now (``python -m
+    export --sign-key``; ``runtime.signing``), checked before any of its files is opened;
+    SignatureError otherwise.
 
     Every artifact is checked against the manifest's sha256 and signature before it is
     used. Raises ModelError for a missing, damaged or mismatched model,
@@ -307,9 +325,10 @@ def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto"
     a bad setting.
     """
     if isinstance(model, Backend):
-        if backend != "auto" or precision != DEFAULT_PRECISION or num_threads is not None:
-            raise UsageError("an opened backend is used as it is: backend, precision and "
-                             "num_threads cannot be given with it")
+        if (backend != "auto" or precision != DEFAULT_PRECISION or graph != "auto"
+                or num_threads is not None or trusted_key is not None):
+            raise UsageError("an opened backend is used as it is: backend, precision, graph, "
+                             "num_threads and trusted_key cannot be given with it")
         return Predictor(model, None, batch_size, threads)
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto or one of: "
@@ -322,6 +341,9 @@ def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto"
     if threads is not None:
         check_threads(threads, num_threads or 1)
     check_precision(precision)
+    check_graph(graph)
     options = {} if num_threads is None else {"num_threads": num_threads}
-    opened, manifest = open_model(model, backend, precision, **options)
-    return Predictor(opened, manifest, batch_size, threads, precision)
+    opened, manifest, graph = open_model(model, backend, precision, graph, trusted_key, **options)
+    predictor = Predictor(opened, manifest, batch_size, threads, precision, graph)
+    predictor.trusted_key = None if trusted_key is None else os.fsdecode(trusted_key)
+    return predictor

@@ -8,11 +8,17 @@ machine, without TensorFlow: every count must agree, and for the float32 files e
 logits must stay within the export's tolerance,
 ``max |logit - reference| <= atol + rtol * max |reference|``. Reduced-precision variants
 differ from the float32 logits by design; for them the counts decide, and the logit
-difference is reported.
+difference is reported. Every graph the model has is replayed: the recurrent files and,
+where published, the folded ones (``--graph`` picks one).
 
-    python -m runtime.verify [--model PATH] [--backend auto|tflite|onnx|all] [--precision P]
+``--prove`` (``prove=True``) also re-derives, before a float32 file runs, the proof of the
+weights inside the very bytes that were checked against the manifest, and holds it against
+the proof the manifest records (``runtime.evidence``): milliseconds, no TensorFlow.
 
-prints one line per backend and exits 0 when everything passed; 1 when anything failed,
+    python -m runtime.verify [--model PATH] [--backend auto|tflite|onnx|all]
+                             [--graph all|auto|recurrent|folded] [--precision P] [--prove]
+
+prints one line per file and exits 0 when everything passed; 1 when anything failed,
 the golden set is missing or damaged, or the model cannot be opened; 2 for bad options;
 130 when interrupted.
 """
@@ -28,8 +34,9 @@ import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
 from .golden import read_golden
-from .loader import auto_order, find_manifest, installed, open_artifact, read_verified
-from .manifest import DEFAULT_PRECISION, PRECISIONS, Manifest, check_precision, read_manifest
+from .loader import (auto_order, installed, model_manifest, open_verified, pick_graph, read_artifact,
+                     read_verified)
+from .manifest import (DEFAULT_PRECISION, GRAPHS, PRECISIONS, Manifest, check_graph, check_precision)
 
 __all__ = ["Check", "Verification", "verify_model", "main"]
 
@@ -38,9 +45,9 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 @dataclass(frozen=True)
 class Check:
-    """One backend's replay. ``worst`` is the largest row difference as a share of the
+    """One file's replay. ``worst`` is the largest row difference as a share of the
     tolerance (at most 1 passes; reported only for reduced precision), ``error`` why the
-    backend could not run it."""
+    backend could not run it; ``proof`` the certificate re-derived from the file (``--prove``)."""
 
     backend: str
     precision: str
@@ -53,17 +60,23 @@ class Check:
     error: str | None = None
     #: Not run: the backend is installed but cannot run this file here (too old a build).
     skipped: bool = False
+    graph: str = "recurrent"
+    proof: object = None
 
     def line(self) -> str:
+        name = f"{self.backend} {self.graph} {self.precision}"
         if self.skipped:
-            return f"{self.backend} {self.precision}: not run here: {self.error}"
+            return f"{name}: not run here: {self.error}"
         if self.error:
-            return f"{self.backend} {self.precision}: FAILED: {self.error}"
+            return f"{name}: FAILED: {self.error}"
         gated = self.precision == DEFAULT_PRECISION
         logits = (f"worst logit difference {self.worst:.2f} of the tolerance" if gated
                   else f"largest logit difference {self.max_abs_diff:.3g} (reduced precision: "
                        "the counts decide)")
-        return (f"{self.backend} {self.precision}: {self.vectors} vectors, counts agree "
+        proved = ("" if self.proof is None else
+                  f"proof re-derived: margin {self.proof.margin:.4f}, allowance "
+                  f"{self.proof.rounding:.2e}, {self.proof.seconds * 1e3:.1f} ms; ")
+        return (f"{name}: {proved}{self.vectors} vectors, counts agree "
                 f"{self.counts_agreeing}/{self.vectors}, {logits}, {self.seconds * 1e3:.1f} ms: "
                 + ("passed" if self.passed else "FAILED"))
 
@@ -106,17 +119,25 @@ def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     return bits, counts, logits, float(atol), float(rtol)
 
 
-def _check(manifest: Manifest, backend: str, precision: str, golden, skip_unavailable: bool) -> Check:
+def _check(manifest: Manifest, backend: str, precision: str, graph: str, golden,
+           skip_unavailable: bool, prove: bool = False) -> Check:
+    from .evidence import prove_artifact
+
     bits, counts, reference, atol, rtol = golden
-    started = time.perf_counter()
+    proof = None
     try:
-        logits = open_artifact(manifest, backend, precision).predict(bits)
+        artifact, content = read_artifact(manifest, backend, precision, graph)
+        if prove:  # before the file runs, on the bytes that were checked
+            proof = prove_artifact(manifest, artifact, content)
+        started = time.perf_counter()
+        logits = open_verified(manifest, artifact, content).predict(bits)
     except BackendUnavailableError as exc:
         if not skip_unavailable:
             raise
-        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc), skipped=True)
+        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc), skipped=True,
+                     graph=graph, proof=proof)
     except ParityEdgeError as exc:
-        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc))
+        return Check(backend, precision, len(bits), 0, None, None, 0.0, False, str(exc), graph=graph)
     seconds = time.perf_counter() - started
     agreeing = int((logits.argmax(axis=1) == counts).sum())
     diff = np.abs(logits.astype(np.float64) - reference)
@@ -124,15 +145,28 @@ def _check(manifest: Manifest, backend: str, precision: str, golden, skip_unavai
     worst = float((diff.max(axis=1) / allowed).max()) if (allowed > 0).all() else float("inf")
     gated = precision == DEFAULT_PRECISION
     passed = agreeing == len(bits) and (not gated or worst <= 1.0)
-    return Check(backend, precision, len(bits), agreeing, worst, float(diff.max()), seconds, passed)
+    return Check(backend, precision, len(bits), agreeing, worst, float(diff.max()), seconds, passed,
+                 graph=graph, proof=proof)
+
+
+def _graphs(manifest: Manifest, backend: str, precision: str, graph: str) -> list[str]:
+    """The graphs to replay through ``backend``: ``all``, every one the model has a file of."""
+    if graph == "all":
+        return [g for g in GRAPHS if manifest.find(backend, precision, g) is not None]
+    return [pick_graph(manifest, backend, precision, graph)]
 
 
 def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
-                 precision: str = DEFAULT_PRECISION) -> Verification:
+                 precision: str = DEFAULT_PRECISION, graph: str = "all",
+                 prove: bool = False, *,
+                 trusted_key: str | os.PathLike | None = None) -> Verification:
     """Replay the model's golden set through ``backend`` (``auto``: the one ``runtime.load``
     picks; ``all``: every backend the model has at ``precision`` whose package is installed;
-    or ``tflite`` / ``onnx``) and return a Verification (true when every check that ran
-    passed, and one did). An installed backend too old for a file is reported as not run.
+    or ``tflite`` / ``onnx``), in each of its graphs (``graph="all"``; or ``auto``, the one
+    ``runtime.load`` picks; ``recurrent``, ``folded``) and return a Verification (true when
+    every check that ran passed, and one did). An installed backend too old for a file is
+    reported as not run. ``prove``: re-derive each file's proof first (float32 only), a
+    check failing when it does not prove or differs from the manifest's.
 
     Raises ModelError for a missing or damaged model or golden set,
     BackendUnavailableError when the one backend asked for (or every one) is not
@@ -141,29 +175,39 @@ def verify_model(model: str | os.PathLike | None = None, backend: str = "auto",
     from .backends import BACKENDS
 
     check_precision(precision)
+    check_graph(graph, ("all", "auto", *GRAPHS))
+    if prove is not False and prove is not True:
+        raise UsageError(f"prove must be True or False, got {show(prove)}")
+    if prove and precision != DEFAULT_PRECISION:
+        raise UsageError(f"only float32 files carry a proof to re-derive, not {precision} ones")
     if not isinstance(backend, str) or backend not in ("auto", "all", *BACKENDS):
         raise UsageError(f"unknown backend {show(backend)}; expected auto, all or one of: "
                          f"{', '.join(BACKENDS)}")
-    manifest = read_manifest(find_manifest(model))
+    manifest = model_manifest(model, trusted_key)
     golden = _golden(manifest)
-    has = manifest.precisions().get(precision)
+    kind = "folded " if graph == "folded" else ""
+    has = manifest.precisions("folded" if graph == "folded" else "recurrent").get(precision)
     if not has:
-        raise ModelError(f"{manifest.path}: this model has no {precision} files; it has: "
+        raise ModelError(f"{manifest.path}: this model has no {kind}{precision} files; it has: "
                          f"{manifest.describe()}")
     if backend not in ("auto", "all"):
-        manifest.artifact(backend, precision)  # ModelError naming what the model has
+        for name in _graphs(manifest, backend, precision, graph) or ["recurrent"]:
+            manifest.artifact(backend, precision, name)  # ModelError naming what the model has
         BACKENDS[backend].available()  # BackendUnavailableError with the install hint
-        return Verification(str(manifest.directory),
-                            (_check(manifest, backend, precision, golden, skip_unavailable=False),))
-    order = auto_order(manifest, precision)
+        return Verification(str(manifest.directory), tuple(
+            _check(manifest, backend, precision, name, golden, False, prove)
+            for name in _graphs(manifest, backend, precision, graph)))
+    order = auto_order(manifest, precision, "folded" if graph == "folded" else "recurrent")
     usable = [name for name in order if installed(name)]
     if not usable:
         BACKENDS[order[0]].available()  # raises, naming what to install
     checks = []
     for name in usable:  # auto: the first that runs the file here, as runtime.load; all: each
-        checks.append(_check(manifest, name, precision, golden, skip_unavailable=True))
-        if backend == "auto" and not checks[-1].skipped:
-            checks = checks[-1:]
+        these = [_check(manifest, name, precision, g, golden, True, prove)
+                 for g in _graphs(manifest, name, precision, graph)]
+        checks.extend(these)
+        if backend == "auto" and not all(check.skipped for check in these):
+            checks = these
             break
     return Verification(str(manifest.directory), tuple(checks))
 
@@ -177,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
-    from .cli.args import OneLineParser, write_stdout
+    from .cli.args import OneLineParser, add_trusted_key, write_stdout
 
     parser = OneLineParser(
         prog="python -m runtime.verify",
@@ -194,8 +238,16 @@ def _main(argv: list[str] | None) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which of the model's files to verify (default: %(default)s)")
+    parser.add_argument("--graph", choices=("all", "auto", *GRAPHS), default="all",
+                        help="all: every graph the model has (the recurrent files and the folded "
+                             "ones); auto: the one runtime.load picks (default: %(default)s)")
+    parser.add_argument("--prove", action="store_true",
+                        help="first re-derive each float32 file's proof from its checked bytes and "
+                             "hold it against the manifest's (milliseconds, no TensorFlow)")
+    add_trusted_key(parser)
     args = parser.parse_args(argv)
-    result = verify_model(args.model, args.backend, args.precision)
+    result = verify_model(args.model, args.backend, args.precision, args.graph, args.prove,
+                          trusted_key=args.trusted_key)
     # Through write_stdout: a verdict that cannot be written (a full disk, a closed standard
     # output) is exit 2, never a silent 0.
     write_stdout("runtime.verify", "".join(f"{line}\n" for line in

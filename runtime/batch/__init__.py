@@ -65,13 +65,15 @@ def _positive(name: str, value: Any) -> None:
 
 def count_ones(dataset, column: str = "bits", model: str | os.PathLike | ModelBytes | None = None,
                backend: str = "auto", *, batch_size: int | None = None, workers: int | None = None,
-               rows_per_batch: int = LINES_PER_BATCH):
+               rows_per_batch: int = LINES_PER_BATCH, graph: str = "auto",
+               trusted_key: str | os.PathLike | None = None):
     """Add ``count`` and ``parity`` (int64) to a Ray Data dataset with a column of bit strings.
 
     ``column``: strings of ``0`` and ``1``, each of any length >= 1 (shorter than the
     model's 50 bits left-padded, longer split into windows; exact either way).
-    ``model``, ``backend``, ``batch_size``: as for ``runtime.load``; ``model`` may also be a
-    ``ModelBytes`` already loaded (its backend is then the one used). The model is
+    ``model``, ``backend``, ``batch_size``, ``graph``, ``trusted_key``: as for
+    ``runtime.load`` (the signature is checked here, on the driver); ``model`` may also be a
+    ``ModelBytes`` already loaded (its backend and graph are then the ones used). The model is
     verified here, on the driver, and its bytes go to the workers, which verify them again.
     ``workers``: actors in the pool, each with one Predictor on one CPU (default:
     ``default_workers`` of the cluster's CPUs). ``rows_per_batch``: rows per actor call.
@@ -83,17 +85,20 @@ def count_ones(dataset, column: str = "bits", model: str | os.PathLike | ModelBy
     Ray Data's UserCodeException). Raises ModelError,
     BackendUnavailableError or UsageError here, and ClusterError when Ray is not installed.
     """
-    return _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_batch, drop=False)
+    return _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_batch, drop=False,
+                       graph=graph, trusted_key=trusted_key)
 
 
-def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_batch, drop: bool):
+def _count_ones(dataset, column, model, backend, batch_size, workers, rows_per_batch, drop: bool,
+                graph: str = "auto", trusted_key=None):
     ray = import_ray()
     _positive("batch_size", batch_size)
     _positive("workers", workers)
     _positive("rows_per_batch", rows_per_batch)
     if not isinstance(column, str):
         raise UsageError(f"column must be a column name, got {column!r}")
-    shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
+    shipped = (model if isinstance(model, ModelBytes)
+               else ModelBytes.load(model, backend, graph, trusted_key))
     size = _pool_size(ray, workers)
     counted = dataset.map_batches(
         CountOnes, fn_constructor_kwargs={"model": shipped, "column": column, "batch_size": batch_size,
@@ -122,14 +127,16 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
         model: str | os.PathLike | ModelBytes | None = None,
         backend: str = "auto", batch_size: int | None = None, workers: int | None = None,
         address: str | None = None, overwrite: bool = False, range_bytes: int = RANGE_BYTES,
-        progress: Callable[[int], None] | None = None) -> Summary:
+        progress: Callable[[int], None] | None = None, graph: str = "auto",
+        trusted_key: str | os.PathLike | None = None) -> Summary:
     """Count the ones in every line of ``inputs`` on a Ray cluster; write them under ``output``.
 
     ``inputs``: files, directories (every file under them) or glob patterns; local paths
     or pyarrow filesystem URIs. ``output``: a directory to create (``overwrite`` replaces
     an existing one), written under a temporary name and renamed when everything is
     written: on any error or Ctrl-C nothing is left. ``format``: parquet, csv or jsonl.
-    ``model``, ``backend``, ``batch_size``, ``workers``: as for ``count_ones``.
+    ``model``, ``backend``, ``batch_size``, ``workers``, ``graph``, ``trusted_key``: as for
+    ``count_ones``.
     ``address``: None starts a local Ray instance on this host (shut down at the end);
     ``"auto"`` or ``HOST:PORT`` joins a running cluster (already initialised Ray is used
     as it is); ``ray://`` (Ray Client) is refused with UsageError, since Ray Data cannot
@@ -150,7 +157,8 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     check_address(address)
     ray = import_ray()
     files = find_inputs(list(inputs))
-    shipped = model if isinstance(model, ModelBytes) else ModelBytes.load(model, backend)
+    shipped = (model if isinstance(model, ModelBytes)
+               else ModelBytes.load(model, backend, graph, trusted_key))
     out = OutputDir(output, overwrite)
     started, error, watch = False, None, None
     # A signal during ray.init, before connect returns, must still stop what it had started.

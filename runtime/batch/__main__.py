@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, integer, run_main
+from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, add_trusted_key, integer, run_main
 
 PROG = "runtime.batch"
 
@@ -88,10 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "holds a manifest, else the shipped model)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                         help="tflite (LiteRT) or onnx (onnxruntime); auto: the faster one installed")
+    parser.add_argument("--graph", choices=("auto", "recurrent", "folded"), default="auto",
+                        help="folded: the network's exact map of the 50 bits, shipped only with its "
+                             "proof; recurrent: the network itself; auto: folded where the manifest "
+                             "records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
     parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
                         help=f"model windows (50 bits each) per inference call, at most {MAX_BATCH_SIZE} "
                              f"(default: {own})")
+    add_trusted_key(parser)
     return parser
 
 
@@ -173,9 +178,11 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
 
     try:
         summary = run(args.inputs, args.output, format=args.format, model=args.model,
-                      backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                      backend=args.backend, graph=args.graph, batch_size=args.batch_size,
+                      workers=args.workers,
                       address=args.address, overwrite=args.overwrite,
-                      progress=terminal.progress if terminal.isatty else None)
+                      progress=terminal.progress if terminal.isatty else None,
+                      trusted_key=args.trusted_key)
     finally:
         terminal.clear()
     _published()

@@ -41,17 +41,21 @@ class ModelBytes:
     artifact: bytes
     sha256: dict[str, str]
     source: str = ""
+    #: The graph of the artifact (``runtime.load``'s choice on the driver), opened as such on workers.
+    graph: str = "recurrent"
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, backend: str = "auto") -> "ModelBytes":
-        """Find, verify and open the model as ``runtime.load(model, backend)`` does, and
-        keep its bytes. Raises ModelError, BackendUnavailableError or UsageError as
+    def load(cls, model: str | os.PathLike | None = None, backend: str = "auto",
+             graph: str = "auto", trusted_key: str | os.PathLike | None = None) -> "ModelBytes":
+        """Find, verify and open the model as ``runtime.load(model, backend, graph=graph,
+        trusted_key=trusted_key)`` does, and keep its bytes. Raises ModelError
+        (SignatureError among them), BackendUnavailableError or UsageError as
         ``runtime.load`` does."""
         from ..predictor import load
 
-        predictor = load(model, backend, threads=1)
+        predictor = load(model, backend, threads=1, graph=graph, trusted_key=trusted_key)
         manifest = predictor.manifest
-        artifact = manifest.artifacts[predictor.backend.name]
+        artifact = manifest.artifact(predictor.backend.name, predictor.precision, predictor.graph)
         try:
             with open(manifest.path, "rb") as f:
                 manifest_bytes = f.read()
@@ -60,6 +64,9 @@ class ModelBytes:
         except OSError as exc:
             raise ModelError(f"{manifest.directory}: cannot read the model: {exc.strerror or exc}") from exc
         # What is sent is what was verified: the bytes read now, checked again.
+        if trusted_key is not None and sha256(manifest_bytes).hexdigest() != manifest.sha256:
+            raise ModelError(f"{manifest.path}: changed while it was read, after its signature "
+                             "was checked; refusing it")
         digest = sha256(artifact_bytes).hexdigest()
         if digest != artifact.sha256:
             raise ModelError(f"{artifact.path}: changed while it was read (sha256 {digest[:16]}..., "
@@ -67,7 +74,7 @@ class ModelBytes:
         return cls(backend=predictor.backend.name, manifest=manifest_bytes,
                    artifact_name=artifact.path.name, artifact=artifact_bytes,
                    sha256={MANIFEST_NAME: sha256(manifest_bytes).hexdigest(), artifact.path.name: digest},
-                   source=os.fspath(manifest.directory))
+                   source=os.fspath(manifest.directory), graph=predictor.graph)
 
     def check(self) -> None:
         """Raise ModelError unless every file's bytes have the driver's sha256."""
@@ -93,7 +100,8 @@ class ModelBytes:
                 with open(os.path.join(directory, name), "wb") as f:
                     f.write(data)
             read_manifest(os.path.join(directory, MANIFEST_NAME))
-            return load(directory, self.backend, batch_size=batch_size, threads=1, num_threads=1)
+            return load(directory, self.backend, graph=self.graph, batch_size=batch_size, threads=1,
+                        num_threads=1)
         finally:
             shutil.rmtree(directory, ignore_errors=True)  # both backends hold the model in memory
 

@@ -23,8 +23,9 @@ import os
 import sys
 from typing import Callable
 
-__all__ = ["Fail", "OneLineParser", "run_main", "failure", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
-           "EXIT_CLUSTER", "EXIT_INTERNAL", "integer", "number", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "internal_error"]
+__all__ = ["Fail", "OneLineParser", "run_main", "failure", "add_trusted_key", "EXIT_OK", "EXIT_FAILURE",
+           "EXIT_USAGE", "EXIT_CLUSTER", "EXIT_INTERNAL", "integer", "number", "EXIT_INTERRUPTED",
+           "EXIT_BROKEN_PIPE", "internal_error"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 3, 130, 141
 #: sysexits.h's EX_SOFTWARE: what no user did, so no retry or other input will help.
@@ -100,6 +101,14 @@ def _span(low, high, what: str) -> str:
     if low is not None:
         return f"{what} of at least {low}"
     return f"{what} of at most {high}" if high is not None else what
+
+
+def add_trusted_key(parser: argparse.ArgumentParser) -> None:
+    """``--trusted-key PUB.pem``, the same on every command line that opens a model."""
+    parser.add_argument("--trusted-key", metavar="PUB.pem",
+                        help="use the model only if this public key signed its directory exactly "
+                             "as it is now (python -m export --sign-key; needs the sign extra); "
+                             "checked before any model file is opened")
 
 
 def command_name(prog: str) -> str:

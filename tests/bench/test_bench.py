@@ -184,3 +184,37 @@ def test_the_summary_carries_the_overhead_rows():
                            "ratio": {"runtime, one string": 1.1}}
     names = [name.strip() for name, *_ in summarise(results)]
     assert "runtime, one string vs raw LiteRT (40.0 us)" in names
+
+
+def _graphs(folded_per_cpu: float, recurrent_per_cpu: float, folded_s: float, floor_s: float) -> dict:
+    rate = lambda v: spread([v]) | {"per_cpu_s": spread([v])}  # noqa: E731
+    row = {f"{b} {g}": rate(folded_per_cpu if g == "folded" else recurrent_per_cpu)
+           for b in ("tflite", "onnx") for g in ("recurrent", "folded")}
+    latency = {f"{b} {g}, {who}": spread([13.0 if who == "runtime" else 10.0])
+               for b in ("tflite", "onnx") for g in ("recurrent", "folded") for who in ("runtime", "raw engine")}
+    walls = {"runtime.predict --graph folded": spread([folded_s]),
+             "runtime.predict --graph recurrent": spread([5 * folded_s]),
+             "no-model floor": spread([floor_s]), "tensorflow script": spread([10.0])}
+    return {"throughput": {"1": row, "1024": row, "10000": row}, "latency": latency,
+            "end_to_end": {"wall_s": walls, "outputs_identical": True}, "lines": 1_000_000}
+
+
+def test_graph_rows_judge_the_speed_up_per_core_the_floor_and_the_raw_engine():
+    from bench.targets import graph_rows
+
+    rows = {name.strip(): (value, target, outcome) for name, value, target, outcome
+            in graph_rows(_graphs(3e6, 0.5e6, 0.9, 0.3))}
+    value, target, outcome = rows["onnx folded vs recurrent, batch 1,024, per core"]
+    assert value.startswith("6.0x") and target == ">= 10x" and outcome == "missed (1.67x off)"
+    assert "tflite folded vs recurrent, batch 10,000, per core" in rows
+    assert not any("batch 1," in name and "per core" in name and "1,0" not in name for name in rows)
+    value, target, outcome = rows["tflite folded, one string vs raw engine (10.0 us)"]
+    assert value == "13.0 us (1.30x)" and outcome == "met"
+    value, target, outcome = rows["end to end --graph folded, 1,000,000 lines, vs no-model floor"]
+    assert value.startswith("0.900 s / 0.300 s = 3.00x") and "TF script 10.00 s, 11.1x slower" in value
+    assert (target, outcome) == ("<= 2.0x", "missed (1.50x off)")
+    met = {name: outcome for name, (_, _, outcome) in
+           ((n.strip(), r) for n, *r in graph_rows(_graphs(6e6, 0.5e6, 0.5, 0.3)))}
+    assert met["onnx folded vs recurrent, batch 10,000, per core"] == "met"
+    assert met["end to end --graph folded, 1,000,000 lines, vs no-model floor"] == "met"
+    assert graph_rows(None) == []

@@ -259,7 +259,7 @@ def test_tflite_describes_itself(exported):
 
 
 def test_training_report_figures_are_copied(tmp_path):
-    from export.manifest import read_training_report
+    from export.evidence import read_training_report
 
     report = {"evaluation": {"uniform": {"n": 10, "errors": 0, "accuracy": 1.0, "parity_accuracy": 1.0}},
               "per_count_accuracy": [1.0] * 51, "epochs_run": 3, "seed": 0, "settings": {}}
@@ -531,8 +531,9 @@ def test_publish_default_copies_verified_artifacts(exported, tmp_path):
     out, _ = exported("rnn")
     package = tmp_path / "runtime" / "model"
     assert publish_main([str(out), str(package)]) == 0
-    names = ["golden.npz", "manifest.json", "model.onnx", "model.tflite"]
+    names = ["golden.npz", "manifest.json", "model.onnx", "model.tflite", "test_data_set_0"]
     assert sorted(p.name for p in package.iterdir()) == names
+    names[-1:] = ["test_data_set_0/input_0.pb", "test_data_set_0/output_0.pb"]
     for name in names:
         assert (package / name).read_bytes() == (out / name).read_bytes()
 

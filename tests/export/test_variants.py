@@ -7,7 +7,7 @@ import json
 import pytest
 
 from export.__main__ import main
-from export.variants import FORMATS, PRECISIONS, variant_file
+from export.variants import FORMATS, VARIANTS, variant_file
 
 from test_export import FAST_FLAGS, _save_exact_model
 
@@ -42,7 +42,7 @@ def test_every_variant_is_published_with_its_figures_or_refused_with_its_reasons
     from export.manifest import sha256_of
 
     out, manifest, report = exported
-    for precision in PRECISIONS:
+    for precision in VARIANTS:
         for fmt in FORMATS[precision]:
             path = out / variant_file(precision, fmt)
             published = manifest["variants"].get(precision, {}).get(fmt)
@@ -115,3 +115,11 @@ def test_publish_default_ships_the_published_variants(exported, tmp_path):
     for by_format in manifest["variants"].values():
         for entry in by_format.values():
             assert (package / entry["file"]).read_bytes() == (out / entry["file"]).read_bytes()
+
+
+def test_the_variants_are_the_runtime_precisions_but_float32():
+    from runtime.manifest import DEFAULT_PRECISION, PRECISIONS
+
+    assert VARIANTS == ("float16", "int8", "int8-static")
+    assert (DEFAULT_PRECISION, *VARIANTS) == PRECISIONS
+    assert set(FORMATS) == set(VARIANTS)

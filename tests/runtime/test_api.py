@@ -23,9 +23,15 @@ def random_strings(rng, n, low=1, high=120):
     return ["".join(map(str, rng.integers(0, 2, k))) for k in lengths]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=[(backend, graph) for backend in BACKENDS
+                                        for graph in ("recurrent", "folded")], ids="-".join)
 def predictor(request):
-    return runtime.load(Path(runtime.__file__).parent / "model", backend=request.param)
+    """Every backend, in both of the shipped model's graphs: the network itself and its folded
+    form, each of which must count as exactly."""
+    backend, graph = request.param
+    predictor = runtime.load(Path(runtime.__file__).parent / "model", backend=backend, graph=graph)
+    assert predictor.graph == graph and predictor.backend.name == backend
+    return predictor
 
 
 def test_all_is_pinned():

@@ -242,21 +242,23 @@ def test_help_documents_exit_codes_and_padding():
         assert fragment in text
 
 
+@pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_model_exit_1(tmp_path, backend, damage):
+def test_damaged_model_exit_1(tmp_path, backend, damage, graph):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED, model)
-    path = model / f"model.{backend}"
+    name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
+    path = model / name
     data = bytearray(path.read_bytes())
     if damage == "flip":
         data[len(data) // 3] ^= 0x80
     else:
         del data[len(data) // 2:]
     path.write_bytes(bytes(data))
-    status, out, err = run(["--model", model, "--backend", backend], stdin=b"0110\n")
+    status, out, err = run(["--model", model, "--backend", backend, "--graph", graph], stdin=b"0110\n")
     assert (status, out) == (1, b"")
-    assert f"model.{backend}" in err and "manifest" in err
+    assert name in err and "manifest" in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -267,7 +269,7 @@ def test_missing_model_exit_1(tmp_path):
 
 def test_artifacts_dir_in_cwd_is_used(tmp_path):
     shutil.copytree(SHIPPED, tmp_path / "artifacts")
-    (tmp_path / "artifacts" / "model.tflite").write_bytes(b"damaged")
+    (tmp_path / "artifacts" / "model.folded.tflite").write_bytes(b"damaged")  # the file auto runs
     status, _, err = run([], stdin=b"01\n", cwd=tmp_path)
     assert status == 1 and "artifacts" in err  # it was ./artifacts that got checked
 

@@ -64,10 +64,12 @@ def test_load_from_a_copy(model_dir):
         assert predictor.predict(["1" * 50]).counts.tolist() == [50]
 
 
+@pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
 @pytest.mark.parametrize("damage", ["flip", "truncate", "append", "delete"])
-def test_damaged_artifact_is_refused(model_dir, backend, damage):
-    path = model_dir / f"model.{backend}"
+def test_damaged_artifact_is_refused(model_dir, backend, damage, graph):
+    name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
+    path = model_dir / name
     data = bytearray(path.read_bytes())
     if damage == "flip":
         data[len(data) // 2] ^= 0x01
@@ -79,12 +81,12 @@ def test_damaged_artifact_is_refused(model_dir, backend, damage):
     else:
         path.unlink()
     with pytest.raises(runtime.ModelError) as caught:
-        runtime.load(model_dir, backend=backend)
-    assert f"model.{backend}" in str(caught.value)
+        runtime.load(model_dir, backend=backend, graph=graph)
+    assert name in str(caught.value)
     # auto does not fall back to the other artifact: the model as a whole is damaged.
     if backend == "tflite":
         with pytest.raises(runtime.ModelError):
-            runtime.load(model_dir)
+            runtime.load(model_dir, graph=graph)
 
 
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
@@ -99,7 +101,7 @@ def test_a_flipped_byte_with_a_matching_checksum_never_gives_numbers(model_dir, 
     edit_manifest(model_dir, lambda m: m["artifacts"][backend].update(
         sha256=hashlib.sha256(bytes(data)).hexdigest()))
     with pytest.raises(runtime.ModelError):
-        runtime.load(model_dir, backend=backend)
+        runtime.load(model_dir, backend=backend, graph="recurrent")
 
 
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
@@ -152,7 +154,7 @@ def test_unknown_artifact_kinds_are_ignored_by_auto(model_dir):
 
 
 def test_a_model_with_only_one_artifact(model_dir):
-    edit_manifest(model_dir, lambda m: m["artifacts"].pop("tflite"))
+    edit_manifest(model_dir, lambda m: (m["artifacts"].pop("tflite"), m.pop("folded")))
     assert runtime.load(model_dir).backend.name == "onnx"
     with pytest.raises(runtime.ModelError, match="has no float32 tflite file; it has: float32 \(onnx\)"):
         runtime.load(model_dir, backend="tflite")
@@ -173,7 +175,7 @@ def run_load(code, timeout=60):
 LOAD = """
 import sys, runtime
 try:
-    runtime.load({model!r}, backend={backend!r})
+    runtime.load({model!r}, backend={backend!r}, graph="recurrent")
 except runtime.ModelError as exc:
     print(type(exc).__name__, exc)
     sys.exit(3)
@@ -219,7 +221,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(model_dir, what):
     code = LOAD.format(model=str(model), backend="onnx")
     if what == "manifest":  # straight at the FIFO: find_manifest would not call it a model
         code = code.replace(f"runtime.load({str(model)!r}", f"runtime.manifest.read_manifest({str(path)!r}")
-        code = code.replace(", backend='onnx')", ")").replace("import sys, runtime", "import sys, runtime, runtime.manifest")
+        code = code.replace(", backend='onnx', graph=\"recurrent\")", ")").replace("import sys, runtime", "import sys, runtime, runtime.manifest")
     status, out, err = run_load(code)
     assert (status, err) == (3, "")
     assert "it is a FIFO, not a regular file" in out
@@ -238,7 +240,7 @@ def test_a_manifest_directory_or_artifact_directory_is_refused(model_dir):
     (model_dir / "model.onnx").unlink()
     (model_dir / "model.onnx").mkdir()
     with pytest.raises(runtime.ModelError, match="it is a directory, not a regular file"):
-        runtime.load(model_dir, backend="onnx")
+        runtime.load(model_dir, backend="onnx", graph="recurrent")
     with pytest.raises(runtime.ModelError, match="it is a directory"):
         read_manifest(model_dir)
 
@@ -266,7 +268,7 @@ def test_the_bytes_checked_are_the_bytes_opened(model_dir, monkeypatch):
         return data
 
     monkeypatch.setattr(runtime.loader, "read_regular", read_then_swap)
-    predictor = runtime.load(model_dir, backend="onnx")
+    predictor = runtime.load(model_dir, backend="onnx", graph="recurrent")
     assert predictor.predict(["1" * 50]).counts.tolist() == [50]
     assert [p for p in reads if p.endswith("model.onnx")] == [str(model_dir / "model.onnx")]
 

@@ -39,7 +39,7 @@ def test_int8_selects_the_int8_file_and_counts_right(backend):
         return
     predictor = runtime.load(SHIPPED, backend, precision="int8")
     assert predictor.precision == "int8" and predictor.backend.path.endswith(entry["file"])
-    float32 = runtime.load(SHIPPED, backend)
+    float32 = runtime.load(SHIPPED, backend, graph="recurrent")
     assert float32.precision == "float32" and float32.backend.path.endswith(f"model.{'tflite' if backend == 'tflite' else 'onnx'}")
     rng = np.random.default_rng(5)
     bits = rng.integers(0, 2, (5_000, 50)).astype(np.uint8)

@@ -56,7 +56,8 @@ def verify_cli(*args):
 
 def test_the_shipped_model_passes_on_every_backend():
     result = verify_model(SHIPPED, "all")
-    assert result and [c.backend for c in result.checks] == BACKENDS
+    assert result and [(c.backend, c.graph) for c in result.checks] == [
+        (backend, graph) for backend in BACKENDS for graph in ("recurrent", "folded")]
     for check in result.checks:
         assert check.vectors >= 51 * 4 and check.counts_agreeing == check.vectors
         assert check.worst <= 1.0 and check.passed and check.error is None
@@ -67,14 +68,19 @@ def test_cli_prints_one_line_per_backend_and_exits_0():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"model: {SHIPPED}"
-    assert [line.split(" ", 1)[0] for line in lines[1:]] == BACKENDS
+    assert [line.split(":", 1)[0] for line in lines[1:]] == [
+        f"{backend} {graph} float32" for backend in BACKENDS for graph in ("recurrent", "folded")]
     assert all(line.endswith(": passed") and "counts agree" in line for line in lines[1:])
     assert done.stderr == ""
 
 
 def test_auto_checks_the_backend_load_picks():
-    result = verify_model(SHIPPED)
-    assert [c.backend for c in result.checks] == [runtime.load(SHIPPED).backend.name]
+    picked = runtime.load(SHIPPED)
+    result = verify_model(SHIPPED, graph="auto")
+    assert [(c.backend, c.graph) for c in result.checks] == [(picked.backend.name, picked.graph)]
+    # the default is every graph of that backend
+    assert [(c.backend, c.graph) for c in verify_model(SHIPPED).checks] == [
+        (picked.backend.name, "recurrent"), (picked.backend.name, "folded")]
 
 
 @pytest.mark.parametrize("precision", ["int8"])
@@ -91,14 +97,14 @@ def test_the_shipped_variants_pass_too(precision):
         assert check.passed == (not check.skipped), check
     done = verify_cli("--model", str(SHIPPED), "--backend", "all", "--precision", precision)
     assert done.returncode == 0 and "the counts decide" in done.stdout
-    assert ("tflite int8: not run here: " in done.stdout) == legacy
+    assert ("tflite recurrent int8: not run here: " in done.stdout) == legacy
 
 
 def test_logits_off_by_more_than_the_tolerance_fail(model_dir):
     rewrite_golden(model_dir, lambda d: d.update(logits=d["logits"] + 0.01 * np.abs(d["logits"]).max()))
     done = verify_cli("--model", str(model_dir), "--backend", "all")
     assert done.returncode == 1
-    assert done.stdout.count("FAILED") == 2 and "counts agree" in done.stdout
+    assert done.stdout.count("FAILED") == 4 and "counts agree" in done.stdout  # 2 backends x 2 graphs
 
 
 def test_golden_counts_that_are_not_the_bits_counts_are_damage(model_dir):

@@ -248,7 +248,7 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
     damaged = dataclasses.replace(shipped, artifact=bytes(flipped))
     error = _failure(count_ones(ray.data.from_items([{"bits": "0110"}]), model=damaged))
     assert isinstance(error, runtime.ModelError)
-    assert re.fullmatch(r".*/model.tflite: the bytes this worker received have sha256 [0-9a-f]{16}\.\.\., "
+    assert re.fullmatch(r".*/model.folded.tflite: the bytes this worker received have sha256 [0-9a-f]{16}\.\.\., "
                         r"the driver sent [0-9a-f]{16}\.\.\.: damaged on the way, refusing them", str(error))
     out = tmp_path / "out"
     with pytest.raises(runtime.ModelError, match=r"damaged on the way, refusing them$"):

@@ -64,8 +64,9 @@ def test_python_m_runtime_batch_runs_each_module_once(tmp_path):
     The run goes as far as the job (here: Ray missing, exit 3), past every import."""
     (tmp_path / "bits.txt").write_text("0110\n")
     code = _HIDE_RAY + """
-import collections, runpy, sys
+import collections, os, runpy, sys
 runs = collections.Counter()
+out = os.fdopen(os.dup(1), "w")  # the command sends descriptor 1 to /dev/null once it runs
 
 def trace(frame, event, arg):
     if event == "call" and frame.f_code.co_name == "<module>" and "runtime" in frame.f_code.co_filename:
@@ -78,7 +79,7 @@ try:
 except SystemExit as exc:
     status = exc.code
 sys.settrace(None)
-print(status, max(runs.values()), sum(1 for name in runs if "batch" in name))
+print(status, max(runs.values()), sum(1 for name in runs if "batch" in name), file=out, flush=True)
 """
     done = subprocess.run([sys.executable, "-c", code, tmp_path / "bits.txt", "--output", tmp_path / "out"],
                           capture_output=True, text=True, timeout=120)
