@@ -148,7 +148,7 @@ def test_certify_cli(tmp_path):
     refused = run(str(tmp_path / "zero.keras"))
     assert refused.returncode == 1 and "not proved" in refused.stdout
     missing = run(str(tmp_path / "nothing.keras"))
-    assert missing.returncode == 2 and "cannot load" in missing.stderr
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "No such file" in missing.stderr
     assert "Traceback" not in ok.stderr + refused.stderr + missing.stderr
 
 
