@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from runtime.cli.args import EXIT_BROKEN_PIPE, OneLineParser, run_main
+from runtime.cli.args import EXIT_BROKEN_PIPE, OneLineParser, integer, number, run_main
 
 from .config import DEFAULT_BATCH_SIZES, GRAPH_FORMS, ExportConfig
 
@@ -26,13 +26,11 @@ exit codes:
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
+    positive = integer(1)
     try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
-    return sizes
+        return tuple(positive(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
 
 
 def _variants(text: str) -> tuple[str, ...]:
@@ -46,14 +44,7 @@ def _variants(text: str) -> tuple[str, ...]:
     return names
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+_count = integer(0)  # the one parser of every number option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variants", type=_variants, default=(), metavar="LIST",
                         help="reduced-precision variants to add, each published only if it still "
                              "counts exactly: float16, int8, int8-static, or all (default: none)")
-    parser.add_argument("--variant-min-gap", type=float, default=defaults.variant_min_gap, metavar="G",
+    parser.add_argument("--variant-min-gap", type=number(0), default=defaults.variant_min_gap, metavar="G",
                         help="smallest top-2 logit gap a variant must keep on every string it is "
                              "checked on (default: %(default)s)")
     parser.add_argument("--sign-key", default=None, metavar="KEY.pem",

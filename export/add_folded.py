@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from runtime.cli.args import OneLineParser
+    from runtime.cli.args import OneLineParser, integer
 
     parser = OneLineParser(
         prog="python -m export.add_folded",
@@ -148,9 +148,9 @@ def _main(argv: list[str] | None) -> int:
         epilog="exit codes: 0 added; 1 refused or failed (the directory is unchanged); 2 usage; "
                "130 interrupted")
     parser.add_argument("directory", metavar="DIR", help="an exported model directory")
-    parser.add_argument("--soak", type=int, default=0, metavar="N",
+    parser.add_argument("--soak", type=integer(0), default=0, metavar="N",
                         help="also count N fresh strings through each folded file (default: 0)")
-    parser.add_argument("--soak-seed", type=int, default=None, metavar="SEED")
+    parser.add_argument("--soak-seed", type=integer(0), default=None, metavar="SEED")
     args = parser.parse_args(argv)
     if args.soak < 0:
         parser.error("--soak must be at least 0")

@@ -288,20 +288,6 @@ def describe_onnx(proto, description: dict):
     return proto
 
 
-def _tensors(graph):
-    """Every TensorProto in ``graph``, its nodes' attributes and subgraphs (a Loop's body)."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _tensors(sub)
-
-
 # Operators that carry a recurrence instead of spelling out every step.
 _RECURRENT_OPS = {"Loop", "Scan", "RNN", "GRU", "LSTM", "WHILE", "UNIDIRECTIONAL_SEQUENCE_RNN",
                   "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"}
@@ -343,7 +329,11 @@ def check_onnx(proto, n_bits: int, opset: int = ONNX_OPSET) -> list[str]:
     opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
     if opsets.get("ai.onnx") != opset:
         problems.append(f"opset is {opsets.get('ai.onnx')}, expected {opset}")
-    external = [t.name for t in _tensors(graph) if t.data_location == onnx.TensorProto.EXTERNAL]
+    # The runtime's own reader: a tensor anywhere (subgraph, function, sparse tensor) with
+    # external_data entries or an EXTERNAL location, the rule the runtime refuses by.
+    from runtime.onnx_graph import external_tensors
+
+    external = external_tensors(proto.SerializeToString())
     if external:
         problems.append("weights stored outside the file: " + ", ".join(external[:5]))
     try:

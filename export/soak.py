@@ -102,7 +102,7 @@ def soak_files(files: dict, n_strings: int, seed: int | None,
 def main(argv: list[str] | None = None) -> int:
     import sys
 
-    from runtime.cli.args import OneLineParser
+    from runtime.cli.args import OneLineParser, integer
 
     parser = OneLineParser(
         prog="python -m export.soak",
@@ -114,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, metavar="DIR",
                         help="model directory (default: as runtime.predict: ./artifacts, else "
                              "the shipped model)")
-    parser.add_argument("--strings", type=int, default=10_000_000, metavar="N",
+    parser.add_argument("--strings", type=integer(1), default=10_000_000, metavar="N",
                         help="strings per backend, split evenly over the four families "
                              "(default: %(default)s)")
     parser.add_argument("--backend", choices=("auto", "tflite", "onnx", "all"), default="all",
                         help="backend(s) to soak (default: %(default)s)")
     parser.add_argument("--graph", choices=("auto", "recurrent", "folded"), default="auto",
                         help="the files to soak: as runtime.predict --graph (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=integer(0), default=None,
                         help="seed of the strings (default: a fresh one, printed)")
     args = parser.parse_args(argv)
     if args.strings < 1:

@@ -32,18 +32,29 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular(path: str | os.PathLike, what: str, limit: int, size: int | None = None) -> bytes:
+def read_regular(path: str | os.PathLike, what: str, limit: int, size: int | None = None,
+                 follow: bool = False) -> bytes:
     """The whole content of the regular file at ``path``, which holds a ``what`` (for messages).
 
-    Raises ModelError when it cannot be opened or read, is not a regular file, is larger
+    A symbolic link is refused unless ``follow``: a model's files are named by its manifest
+    and must be the files inside its directory, so a link out of it (to ``/etc/...``) is
+    never read, and no message describes the file it leads to. ``follow=True`` is for a
+    path the caller gave itself.
+
+    Raises ModelError when it cannot be opened or read, is a symbolic link, is not a regular file, is larger
     than ``limit`` bytes, is not ``size`` bytes when ``size`` is given (a damaged or
     replaced file), or changes size while it is read.
     """
     name = os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= os.O_NOFOLLOW
     try:
         fd = os.open(path, flags)
     except OSError as exc:
+        if not follow and _is_link(path):
+            raise ModelError(f"{name}: cannot read {what}: it is a symbolic link; a model's files "
+                             "must be regular files inside its directory") from None
         raise ModelError(f"{name}: cannot read {what}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # a NUL in the path
         raise ModelError(f"{name!r}: cannot read {what}: {exc}") from exc
@@ -72,6 +83,13 @@ def read_regular(path: str | os.PathLike, what: str, limit: int, size: int | Non
         raise ModelError(f"{name}: cannot read {what}: it changed while being read "
                          f"({st.st_size} bytes at first, then {got})")
     return b"".join(chunks)
+
+
+def _is_link(path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def as_path(model: Any) -> str:

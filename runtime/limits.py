@@ -23,6 +23,9 @@ MAX_BATCH_SIZE = 1 << 14
 MAX_MANIFEST_BYTES = 1 << 20
 #: An artifact of this model is tens of kilobytes; a file this large is not one of them.
 MAX_ARTIFACT_BYTES = 1 << 30
+#: A golden set holds a few hundred strings; one with more rows than this is not one, and
+#: its arrays are refused from their headers, before anything is decompressed.
+MAX_GOLDEN_ROWS = 1 << 16
 #: API input is windowed a chunk at a time, so memory beyond the input itself stays
 #: bounded: at most this many strings (or array rows) in a chunk ...
 CHUNK_ITEMS = 1 << 16

@@ -122,8 +122,19 @@ def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: boo
     """``(data, lines, number of the first line, bytes consumed)`` for each block of
     complete lines; after the valid lines of a block with an invalid one, its InputError.
     ``data`` (the block's bytes) is None unless ``keep_data``."""
-    consumed = 0
     pending: list[bytes] = []  # the start of an unfinished line, kept across reads
+    parsing = [line_no, 0]  # the first line being judged and the bytes of its block
+    try:
+        yield from _read_blocks(stream, name, block_size, line_no, bom, keep_data, pending, parsing)
+    except MemoryError:
+        held = sum(map(len, pending)) or parsing[1]
+        pending.clear()  # what was held goes first, so the message can be made
+        raise MemoryError(f"reading {name}: line {parsing[0]} is {held} bytes long so far (a line is "
+                          "held whole)" if held > block_size else f"reading {name}") from None
+
+
+def _read_blocks(stream, name, block_size, line_no, bom, keep_data, pending, parsing):
+    consumed = 0
     chunk = stream.read(block_size)
     while bom and chunk and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
         more = stream.read(block_size)  # a tiny first read: enough to tell a BOM?
@@ -138,16 +149,21 @@ def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: boo
         consumed += len(chunk)
         if at_eof:
             data = b"".join(pending)
-            pending = []
+            pending.clear()
         else:
             cut = chunk.rfind(b"\n")
             if cut < 0:
+                # An unfinished line is judged as it arrives: /dev/zero, or megabytes of junk
+                # without a newline, fail at their first bad byte, not when memory runs out.
+                _check_unfinished(stream, pending, chunk, name, line_no)
+                parsing[0] = line_no
                 pending.append(chunk)
                 chunk = stream.read(block_size)
                 continue
             data = b"".join(pending) + chunk[:cut + 1] if pending else chunk[:cut + 1]
-            pending = [chunk[cut + 1:]] if cut + 1 < len(chunk) else []
+            pending[:] = [chunk[cut + 1:]] if cut + 1 < len(chunk) else []
         chunk = None  # the block is parsed into new arrays: the bytes need not stay meanwhile
+        parsing[:] = line_no, len(data)
         if data:
             lines, error = _parse_block(data, name, line_no)
             if not keep_data:
@@ -157,9 +173,41 @@ def _blocks(stream: BinaryIO, name: str, block_size: int, line_no: int, bom: boo
             if error is not None:
                 raise error
             data = lines = None
+        if pending and not at_eof:  # the start of the next line, after the lines before it
+            _check_unfinished(stream, [], pending[0], name, line_no)
         if at_eof:
             return
         chunk = stream.read(block_size)
+
+
+def _check_unfinished(stream: BinaryIO, pending: list[bytes], piece: bytes, name: str,
+                      line_no: int) -> None:
+    """InputError at the first byte of ``piece`` that no line may hold, ``piece`` being the
+    next bytes of line ``line_no``, whose first bytes (``pending``) were judged already.
+
+    A CR may only end a piece (its LF may come next); one that ended the previous piece is
+    alone when this one follows. Checking the new bytes only keeps a long valid line linear.
+    """
+    before = sum(map(len, pending))
+    at = None
+    if pending and pending[-1].endswith(b"\r"):
+        at = before - 1
+    else:
+        _, bad = char_bits(np.frombuffer(piece, np.uint8))
+        if piece.endswith(b"\r"):
+            bad[-1] = False
+        if bad.any():
+            at = before + int(bad.argmax())
+    if at is None:
+        return
+    raw = (pending[-1][-1:] + piece)[:4] if at < before else piece[at - before:at - before + 4]
+    while len(raw) < 4 and raw[0] >= 0x80:  # a character cut by the read: its next bytes
+        more = stream.read(4 - len(raw))
+        if not more:
+            break
+        raw += more
+    what, _ = describe_char(raw)
+    raise InputError(f"{name}:{line_no}:{at + 1}: {what}; expected 0 or 1", item=line_no - 1, position=at)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import ModelError
 from .graphs import VIEWS_IN_ORDER, Graph, Op, WeightsError, kind_of
 
-__all__ = ["onnx_graph"]
+__all__ = ["onnx_graph", "external_tensors"]
 
 
 def _varint(b, i: int):
@@ -173,3 +173,55 @@ def _onnx_linear(op: Op, constants: dict) -> Op:
     if op.name == "MatMul" or op.name == "Gemm":
         return Op("other", op.name, op.inputs, op.outputs)
     return op
+
+
+# Where TensorProtos sit in an ONNX file, by message: field number -> the message it holds.
+# ``external_tensors`` walks all of them, so no tensor escapes by sitting in a subgraph, a
+# function, a sparse tensor or an attribute.
+_MODEL, _GRAPH, _NODE, _ATTRIBUTE, _FUNCTION, _SPARSE, _TENSOR = range(7)
+_HOLDS = {
+    _MODEL: {7: _GRAPH, 25: _FUNCTION},
+    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
+    _NODE: {5: _ATTRIBUTE},
+    _ATTRIBUTE: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
+    _FUNCTION: {7: _NODE},
+    _SPARSE: {1: _TENSOR, 2: _TENSOR},
+}
+# Deeper nesting than any real model has; the bound keeps a crafted file from recursing
+# without end.
+_MAX_NESTING = 64
+
+
+def external_tensors(b) -> list[str]:
+    """The names of the tensors of the ONNX ``ModelProto`` ``b`` whose data is stored outside
+    the file (``external_data`` entries, or ``data_location`` EXTERNAL), wherever they sit.
+
+    onnxruntime, given a model's bytes, resolves such a location against the current
+    directory: bytes nobody checked would compute. Raises ModelError when ``b`` is not a
+    protobuf message this reader can walk.
+    """
+    found: list[str] = []
+    try:
+        _walk(memoryview(b), _MODEL, 0, found)
+    except (ValueError, IndexError) as exc:
+        raise ModelError(f"not a readable ONNX file: {exc}") from None
+    return found
+
+
+def _walk(b, kind: int, depth: int, found: list[str]) -> None:
+    if depth > _MAX_NESTING:
+        raise ValueError(f"nested more than {_MAX_NESTING} deep")
+    if kind == _TENSOR:
+        name, external = "", False
+        for number, wire, value in _fields(b):
+            if number == 8 and wire == 2:
+                name = bytes(value).decode("utf-8", "replace")
+            elif number == 13 or (number == 14 and wire == 0 and value != 0):
+                external = True
+        if external:
+            found.append(name)
+        return
+    holds = _HOLDS[kind]
+    for number, wire, value in _fields(b):
+        if number in holds and wire == 2:
+            _walk(value, holds[number], depth + 1, found)

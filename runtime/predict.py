@@ -50,8 +50,8 @@ import argparse
 import os
 import sys
 
-from .cli.args import (EXIT_OK, EXIT_USAGE, Fail, OneLineParser, add_trusted_key, run_main, say,
-                       silence_stdout)
+from .cli.args import (EXIT_OK, EXIT_USAGE, Fail, OneLineParser, add_trusted_key, integer, run_main,
+                       say, silence_stdout)
 from .cli.output import StdoutSink, open_output
 from .cli.streams import Progress, QuietNativeStderr, claim_standard_descriptors, open_stdin
 
@@ -70,7 +70,9 @@ model: --model, else ./artifacts when it holds a manifest.json, else the model s
 exit status:
   0    success
   1    invalid input; missing, damaged or mismatched model; backend not installed
-  2    bad options (a UsageError); unreadable input or unwritable output (e.g. a full disk)
+  2    bad options (a UsageError); unreadable input or unwritable output (e.g. a full disk);
+       memory that ran out
+  70   internal error: a bug, named in one line
   128+N  ended by signal N: 130 Ctrl-C, 129 SIGHUP, 143 SIGTERM; no temporary file left
   141  output closed early (e.g. piped into head), quietly
 """
@@ -98,20 +100,6 @@ def _terminal_columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
-
-
-def _count(high: int):
-    """An argparse type: a positive integer up to ``high``, in ASCII digits only (``int``
-    also takes ``"\uff14"``, a full-width 4, and ``" 4"``, ``"+4"``, ``"4_0"``)."""
-
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-        if int(text) > high:
-            raise argparse.ArgumentTypeError(f"expected a positive integer up to {high}, got {text!r}")
-        return int(text)
-
-    return parse
 
 
 def _path(text: str) -> str:
@@ -145,10 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "shipped only with its proof; recurrent: the network itself; auto: "
                              "folded where the manifest records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
-    parser.add_argument("--batch-size", type=_count(MAX_BATCH_SIZE), metavar="N",
+    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
                         help="model windows (50 bits each) per inference call, at most "
                              f"{MAX_BATCH_SIZE} (default: the backend's own: {own})")
-    parser.add_argument("--threads", type=_count(MAX_THREADS), metavar="N",
+    parser.add_argument("--threads", type=integer(1, MAX_THREADS), metavar="N",
                         help=f"inference calls run at once, one per thread, at most {MAX_THREADS} "
                              "(default: one per CPU core; an input of one call's size uses one)")
     parser.add_argument("--format", choices=FORMATS, default="text",
@@ -187,6 +175,7 @@ def _run(argv: list[str] | None) -> int:
     source, name, size, closer = _open_input(args.file)
     sink = None
     try:
+        _refuse_output_over_input(args.output, source, name)
         sink = _open_sink(args.output)
         from . import load
 
@@ -202,6 +191,19 @@ def _run(argv: list[str] | None) -> int:
             sink.discard()
         if closer is not None:
             closer.close()
+
+
+def _refuse_output_over_input(output: str | None, source, name: str) -> None:
+    """Before any work: an --output that is the input file would be replaced by its counts."""
+    from .cli.output import is_input
+
+    try:
+        fd = source.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    if output and is_input(output, fd):
+        raise Fail(f"{PROG}: cannot write {output}: it is the input file ({name}); "
+                   "write elsewhere, then rename", EXIT_USAGE)
 
 
 def _open_sink(output: str | None):

@@ -25,7 +25,6 @@ the golden set is missing or damaged, or the model cannot be opened; 2 for bad o
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailableError, ModelError, ParityEdgeError, UsageError, show
+from .golden import read_golden
 from .loader import (auto_order, installed, model_manifest, open_verified, pick_graph, read_artifact,
                      read_verified)
 from .manifest import (DEFAULT_PRECISION, GRAPHS, PRECISIONS, Manifest, check_graph, check_precision)
@@ -101,11 +101,7 @@ def _golden(manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
                          "(exported before golden sets existed: export it again)")
     content = read_verified(entry)
     where = f"{entry.path}: damaged golden set"
-    try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
-            bits, counts, logits = (arrays[k] for k in ("bits", "counts", "logits"))
-    except Exception as exc:  # zipfile, numpy's format errors, a missing array
-        raise ModelError(f"{where}: {type(exc).__name__}: {show(str(exc))}") from exc
+    bits, counts, logits = read_golden(content, manifest.n_bits, where)  # bounded before read
     n = len(bits)
     if (bits.dtype != np.uint8 or bits.shape != (n, manifest.n_bits) or (bits > 1).any()
             or counts.shape != (n,) or counts.dtype.kind != "i"
@@ -225,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from .backends import BACKENDS
-    from .cli.args import OneLineParser, add_trusted_key
+    from .cli.args import OneLineParser, add_trusted_key, write_stdout
 
     parser = OneLineParser(
         prog="python -m runtime.verify",
@@ -252,9 +248,10 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     result = verify_model(args.model, args.backend, args.precision, args.graph, args.prove,
                           trusted_key=args.trusted_key)
-    print(f"model: {result.model}")
-    for check in result.checks:
-        print(check.line())
+    # Through write_stdout: a verdict that cannot be written (a full disk, a closed standard
+    # output) is exit 2, never a silent 0.
+    write_stdout("runtime.verify", "".join(f"{line}\n" for line in
+                                           [f"model: {result.model}", *(c.line() for c in result.checks)]))
     return EXIT_OK if result else EXIT_FAILED
 
 

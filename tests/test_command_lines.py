@@ -68,3 +68,33 @@ def test_run_main_maps_each_error_to_its_status():
 
     said = []
     assert run_main("prog", interrupted, report=said.append) == 130 and said == []
+
+
+# One parser for every number option: finite, in range, ASCII, refused at parsing (exit 2,
+# one line, before any work: before Ray starts, before TensorFlow is imported).
+BAD_NUMBERS = [
+    ("runtime.predict", "--batch-size", "\uff14"), ("runtime.predict", "--threads", "100000"),
+    ("runtime.batch", "--batch-size", "\uff14"), ("runtime.batch", "--batch-size", "+4"),
+    ("runtime.batch", "--batch-size", " 4"), ("runtime.batch", "--batch-size", "100000"),
+    ("runtime.batch", "--workers", "\uff14"), ("runtime.batch", "--workers", "0"),
+    ("train", "--target-width", "nan"), ("train", "--target-width", "inf"), ("train", "--seed", "\uff14"),
+    ("train", "--epochs", "1_0"), ("export", "--variant-min-gap", "nan"), ("export", "--variant-min-gap", "-inf"),
+    ("export", "--batch-sizes", "1,+2"), ("export", "--seed", " 4"), ("export.soak", "--strings", "\uff14"),
+    ("export.add_folded", "--soak", "+4"), ("train.evaluate", "--batch-size", "4.0"),
+]
+
+
+@pytest.mark.parametrize("module, option, value", BAD_NUMBERS)
+def test_every_number_option_is_finite_in_range_and_ascii(module, option, value):
+    done = run_module(module, f"{option}={value}", "x")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"argument {option}: expected" in done.stderr, done.stderr
+    assert repr(value) in done.stderr
+
+
+@pytest.mark.parametrize("text, value", [("4", 4), ("-2", -2), ("0.5", 0.5), ("1e-3", 1e-3), (".5", 0.5)])
+def test_the_number_parsers_take_plain_ascii_numbers(text, value):
+    from runtime.cli.args import integer, number
+
+    parse = integer(None) if isinstance(value, int) else number()
+    assert parse(text) == value

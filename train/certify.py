@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_path", nargs="?", default="artifacts/model.keras",
                         help="saved Keras model (default: %(default)s)")
     args = parser.parse_args(argv)
-    from train.evaluate import load_saved_model
+    from train.evaluate import check_model_path, load_saved_model
 
+    check_model_path("train.certify", args.model_path)
     model = load_saved_model(args.model_path)
     if model is None:
         return 2

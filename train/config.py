@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
-from runtime.cli.args import OneLineParser
+from runtime.cli.args import OneLineParser, integer, number
 
 # The same as train.model.CELLS (a test pins it); repeated so that ``--help`` and
 # argument errors answer without importing TensorFlow.
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
                                 default=field.default, help=_HELP[field.name])
         else:
-            kind = {"int": int, "float": float, "str": str}[field.type]
+            kind = {"int": integer(None), "float": number(), "str": str}[field.type]  # ranges: validate()
             parser.add_argument(flag, type=kind, default=field.default,
                                 choices=choices.get(field.name), help=_HELP[field.name])
     return parser

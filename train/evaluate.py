@@ -149,6 +149,25 @@ def keras_predict_logits(model, batch_size: int = BATCH_SIZE) -> PredictLogits:
     return predict_logits
 
 
+def check_model_path(prog: str, path: str) -> None:
+    """Fail (one line, exit 2) when ``path`` cannot be a saved model, before TensorFlow's
+    import (many seconds) is spent on it: missing, unreadable, or not a file or directory."""
+    import stat
+
+    from runtime.cli.args import EXIT_USAGE, Fail
+
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            with open(path, "rb"):
+                pass
+        elif not stat.S_ISDIR(mode):
+            raise Fail(f"{prog}: cannot read {path}: not a regular file", EXIT_USAGE)
+    except (OSError, ValueError) as exc:
+        raise Fail(f"{prog}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                   EXIT_USAGE) from None
+
+
 def load_saved_model(path: str):
     """A saved Keras model for the command lines; None, with the one-line error printed, when
     it cannot be read."""
@@ -164,7 +183,7 @@ def load_saved_model(path: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from runtime.cli.args import OneLineParser
+    from runtime.cli.args import OneLineParser, integer
 
     parser = OneLineParser(
         prog="python -m train.evaluate",
@@ -175,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="saved Keras model (default: %(default)s)")
     parser.add_argument("--require-exact", action="store_true",
                         help="exit 1 unless every string of every set is counted right")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+    parser.add_argument("--batch-size", type=integer(1), default=BATCH_SIZE,
                         help="strings per inference batch (default: %(default)s)")
     return parser
 
@@ -185,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    check_model_path("train.evaluate", args.model_path)
     model = load_saved_model(args.model_path)
     if model is None:
         return 2

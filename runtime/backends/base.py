@@ -145,7 +145,7 @@ def _read_model(path: str, content: Any) -> bytes:
     """The model's bytes: ``content`` when given (already checked against a manifest), else
     the file at ``path``, which must be a regular file of sane size."""
     if content is None:
-        return read_regular(path, "model", MAX_ARTIFACT_BYTES)
+        return read_regular(path, "model", MAX_ARTIFACT_BYTES, follow=True)  # the caller's own path
     try:
         return bytes(content)
     except TypeError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 
 import numpy as np
@@ -42,6 +44,7 @@ class OnnxBackend(Backend):
         super().__init__(path, num_threads)
         self._ort = _import_onnxruntime()
         self._content = _read_model(self.path, content)
+        _refuse_external_data(self.path, self._content)
         try:
             self._session = self._new_session()
             inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
@@ -76,7 +79,8 @@ class OnnxBackend(Backend):
         options.intra_op_num_threads = self.num_threads or 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(self._content, options, providers=["CPUExecutionProvider"])
+        with _library_prints_held():
+            return ort.InferenceSession(self._content, options, providers=["CPUExecutionProvider"])
 
     def _predict(self, inputs: np.ndarray) -> np.ndarray:
         session = self._session
@@ -95,3 +99,56 @@ class OnnxBackend(Backend):
             raise ModelError(f"{self.path}: onnxruntime failed to run the model: "
                              f"{type(exc).__name__}: {exc}") from exc
         return logits
+
+
+def _refuse_external_data(path, content: bytes) -> None:
+    """ModelError when a tensor of the model is stored outside ``content``: onnxruntime would
+    read it from a file relative to the current directory, bytes no sha256 vouched for (the
+    exporter never writes external data)."""
+    from ..onnx_graph import external_tensors
+
+    try:
+        names = external_tensors(content)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    if names:
+        raise ModelError(f"{path}: tensor {names[0]!r} is stored outside the file (external data); "
+                         "a model's file must hold all its weights, so the bytes checked are the "
+                         "bytes that compute")
+
+
+class _OtherThreadsStdout:
+    """``sys.stdout`` while one thread runs library code: that thread's writes are dropped,
+    every other thread's go to the real standard output."""
+
+    def __init__(self, real, thread: int):
+        self._real, self._thread = real, thread
+
+    def write(self, text):
+        if threading.get_ident() == self._thread or self._real is None:
+            return len(text)
+        return self._real.write(text)
+
+    def flush(self):
+        if threading.get_ident() != self._thread and self._real is not None:
+            self._real.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+_HOLDING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _library_prints_held():
+    """Hold back what onnxruntime's Python side prints while a session is made: for some
+    damaged files it prints an "EP Error" banner to standard output (the command line's data
+    stream) before raising the error we report. The library prints nothing."""
+    with _HOLDING:
+        real = sys.stdout
+        sys.stdout = _OtherThreadsStdout(real, threading.get_ident())
+        try:
+            yield
+        finally:
+            sys.stdout = real

@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cluster import RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray
+from .cluster import (RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray, shutdown,
+                      task_failure)
 from .shipping import CountOnes, ModelBytes
 from .watch import ClusterWatch
 from .read import RANGE_BYTES, bit_lines, find_inputs, plan_ranges
@@ -160,6 +161,8 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
                else ModelBytes.load(model, backend, graph, trusted_key))
     out = OutputDir(output, overwrite)
     started, error, watch = False, None, None
+    # A signal during ray.init, before connect returns, must still stop what it had started.
+    ours = address is None and not ray.is_initialized()
     try:
         begin = time.monotonic()
         started = connect(ray, address)
@@ -172,17 +175,20 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
             size = _pool_size(ray, workers)
             lines, parts = _job(ray, files, out.temporary, format, shipped, batch_size, size, range_bytes,
                                 progress)
+        summary = Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
+                          workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
         out.commit()
-        return Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
-                       workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
+        return summary
     except BaseException as exc:
+        if out.committed and isinstance(exc, KeyboardInterrupt):
+            return summary  # the output is published: the job has succeeded
         out.discard()
         error = _translate(ray, exc, watch)
         if error is exc:
             raise
     finally:
-        if started:
-            ray.shutdown()
+        if started or ours:
+            shutdown(ray, out.committed)
     # Ray Data lets go of a failed job's actors by dropping its references to them; the
     # traceback of Ray's exception holds some in reference cycles. Collected now, the
     # actors' CPUs are free for the next job of this process at once.
@@ -280,12 +286,9 @@ def _translate(ray, exc: BaseException, watch: ClusterWatch | None = None) -> Ba
     if ours is not None:
         return ours
     if isinstance(exc, ray.exceptions.RayTaskError):
-        cause = exc.cause
-        while isinstance(getattr(cause, "__cause__", None), BaseException):
-            cause = cause.__cause__
-        return ClusterError(f"a task failed: {type(cause).__name__}: "
-                            f"{(str(cause).strip().splitlines() or [''])[0]}")
+        return task_failure(ray, exc)
     if isinstance(exc, ray.exceptions.RayError):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return ClusterError(f"the cluster failed: {type(exc).__name__}: {first}")
     return exc
+

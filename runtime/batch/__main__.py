@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, add_trusted_key, run_main
+from ..cli.args import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, add_trusted_key, integer, run_main
 
 PROG = "runtime.batch"
 
@@ -61,18 +61,9 @@ exit status:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ..backends import BACKENDS
+    from ..limits import MAX_BATCH_SIZE
     from .write import FORMATS
 
     parser = OneLineParser(
@@ -89,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", metavar="ADDRESS",
                         help="auto or HOST:PORT: join that cluster (default: start a local Ray "
                              "instance on this host); ray:// (Ray Client) is refused")
-    parser.add_argument("--workers", type=_positive, metavar="N",
+    parser.add_argument("--workers", type=integer(1), metavar="N",
                         help="actors counting, one CPU and one model each (default: one per CPU of "
                              "the cluster, less one in 16 (at least one) for reading; at most CPUs - 1)")
     parser.add_argument("--model", metavar="PATH",
@@ -102,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "proof; recurrent: the network itself; auto: folded where the manifest "
                              "records it proved (default: auto)")
     own = ", ".join(f"{name} {cls.default_batch_size}" for name, cls in BACKENDS.items())
-    parser.add_argument("--batch-size", type=_positive, metavar="N",
-                        help=f"model windows (50 bits each) per inference call (default: {own})")
+    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), metavar="N",
+                        help=f"model windows (50 bits each) per inference call, at most {MAX_BATCH_SIZE} "
+                             f"(default: {own})")
     add_trusted_key(parser)
     return parser
 
@@ -157,8 +149,10 @@ class _Terminal:
         self.out = _to_devnull(1)
 
     def print(self, line: str) -> None:
-        """One line on the real standard output."""
-        print(line, file=self.out if self.out is not None else sys.stdout, flush=True)
+        """One line on the real standard output (a full or closed one: exit 2, one line)."""
+        from ..cli.args import write_stdout
+
+        write_stdout(PROG, line + "\n", self.out if self.out is not None else sys.stdout)
 
     def restore(self) -> None:
         """Give descriptors 2 and 1 back (before a traceback, which must be seen)."""
@@ -191,6 +185,7 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
                       trusted_key=args.trusted_key)
     finally:
         terminal.clear()
+    _published()
     terminal.print(_summary(summary))
     return EXIT_OK
 
@@ -199,23 +194,42 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
 _stopped_by: int | None = None
 
 
+#: Set once the output is in place: the job has succeeded, and a signal changes nothing.
+_done = False
+
+
 def _stop_on(signum, frame) -> None:
-    """SIGTERM or SIGHUP, raised as Ctrl-C's KeyboardInterrupt is: Ray Data stops its
-    executor on it (and raises a KeyboardInterrupt of its own, so the signal is kept
-    here) and ``run`` removes the output being written; the status is 128 + N."""
+    """A signal that ends a process (SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, ...), raised as
+    Ctrl-C's KeyboardInterrupt is: Ray Data stops its executor on it (and raises a
+    KeyboardInterrupt of its own, so the signal is kept here), ``run`` removes the output
+    being written and stops the local Ray instance; the status is 128 + N."""
     global _stopped_by
+    if _done:
+        return
     _stopped_by = signum
     raise KeyboardInterrupt
 
 
 def _install_stops() -> None:
-    """SIGTERM and SIGHUP end the job as Ctrl-C does (a signal ignored at the start, as
-    ``nohup`` ignores SIGHUP, stays ignored)."""
+    """Every signal that ends a process (``runtime.cli.interrupts.ENDING``) ends the job as
+    Ctrl-C does (a signal ignored at the start, as ``nohup`` ignores SIGHUP, stays ignored)."""
     import signal
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) == signal.SIG_DFL:
+    from ..cli.interrupts import ENDING
+
+    for signum in ENDING:
+        if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
             signal.signal(signum, _stop_on)
+
+
+def _published() -> None:
+    """The output is in place: from here on no signal turns the job into a failure."""
+    global _done
+    import signal
+
+    _done = True
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,8 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = run_main(PROG, lambda: _run(argv, terminal), report=terminal.say)
         return 128 + _stopped_by if status == EXIT_INTERRUPTED and _stopped_by is not None else status
-    except SystemExit as exc:  # --help, or argparse's own exit
+    except SystemExit as exc:  # --help, argparse's own exit, or Ray's SIGTERM handler
         terminal.restore()
+        import signal
+
+        # ray.init installs sys.exit(SIGTERM) as the handler while it starts (before ours is
+        # put back): the job was stopped by SIGTERM all the same, and cleaned up on the way.
+        if exc.code == signal.SIGTERM:
+            return 128 + signal.SIGTERM
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except BaseException:
         terminal.restore()  # a bug: its traceback must be seen

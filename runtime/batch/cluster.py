@@ -17,7 +17,7 @@ import os
 from ..errors import ClusterError, UsageError
 
 __all__ = ["RAY_EXTRA", "CPUS_PER_READER", "import_ray", "default_workers", "cluster_cpus", "connect",
-           "check_address", "RAY_CLIENT_HINT", "AUTH_HINT"]
+           "check_address", "RAY_CLIENT_HINT", "AUTH_HINT", "shutdown", "task_failure"]
 
 #: What to install for this module.
 RAY_EXTRA = "parity-edge[ray]"
@@ -197,3 +197,32 @@ def _cluster_wants_token(target: str) -> bool | None:
     except grpc.RpcError as exc:
         return True if exc.code() == grpc.StatusCode.UNAUTHENTICATED else None
     return False
+
+
+def shutdown(ray, published: bool) -> None:
+    """Stop the local Ray instance; once the output is published, a Ctrl-C meanwhile
+    neither stops the shutdown half-way (leaving Ray's processes) nor fails the job."""
+    for _ in range(3):
+        try:
+            ray.shutdown()
+            return
+        except KeyboardInterrupt:
+            if not published:
+                raise
+
+def task_failure(ray, exc) -> BaseException:
+    """What a task raised that is not ours, as what it is: Ray's own failure (a worker or
+    object lost) is the cluster's (exit 3), a file that failed a UsageError, memory that ran
+    out a MemoryError; anything else is a bug, said as one (never "the cluster")."""
+    cause = exc.cause
+    while isinstance(getattr(cause, "__cause__", None), BaseException):
+        cause = cause.__cause__
+    first = (str(cause).strip().splitlines() or [""])[0]
+    if isinstance(cause, ray.exceptions.RayError):
+        return ClusterError(f"a task failed: {type(cause).__name__}: {first}")
+    if isinstance(cause, OSError):
+        return UsageError(f"a task could not read or write a file: {cause.strerror or first}"
+                          + (f": {cause.filename}" if cause.filename else ""))
+    if isinstance(cause, MemoryError):
+        return MemoryError(f"in a task: {first}" if first else "in a task")
+    return cause if isinstance(cause, Exception) else ClusterError(f"a task failed: {type(cause).__name__}")

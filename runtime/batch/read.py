@@ -191,6 +191,7 @@ def _read(part: Range, rows_per_block: int):
 
     name = pa.array([part.file.name], pa.string())
     chars, lengths, first, n = [], [], None, 0
+    yielded = False
 
     def table():
         joined = np.concatenate(chars) if len(chars) > 1 else chars[0]
@@ -212,10 +213,16 @@ def _read(part: Range, rows_per_block: int):
                 n += block.n_lines
                 if n >= rows_per_block:
                     yield table()
+                    yielded = True
                     chars, lengths, first, n = [], [], None, 0
     except OSError as exc:  # pyarrow's filesystems raise OSError too
         raise UsageError(f"cannot read {part.file.name}: {exc.strerror or exc}") from None
     if n:
+        yield table()
+    elif not yielded:
+        # An empty file (or a range in which no line starts) has no lines, but its block must
+        # still have the columns: a block without them fails every step after this one.
+        chars, lengths, first = [np.zeros(0, np.uint8)], [np.zeros(0, np.int64)], part.first_line
         yield table()
 
 

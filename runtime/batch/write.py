@@ -37,6 +37,7 @@ class OutputDir:
                              "(every node of a cluster must see it: a shared or network filesystem)")
         self.path = path
         self.overwrite = overwrite
+        self.committed = False
         target = os.path.abspath(path)
         if os.path.lexists(target):
             if not overwrite:
@@ -58,6 +59,7 @@ class OutputDir:
             old = _new_dir(os.path.dirname(self._target), os.path.basename(self._target), "old")
             os.replace(self._target, old)  # over the empty directory just made
         os.replace(self.temporary, self._target)
+        self.committed = True  # published: from here the job has succeeded, whatever comes
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -140,6 +142,8 @@ def part_files(directory: str, format: str, progress=None):
             rows, writer = 0, None
             with open(path, "wb") as f:
                 for block in blocks:
+                    if block.num_rows == 0:  # an empty file's: nothing to write, maybe no columns
+                        continue
                     table = block.select(list(COLUMNS))
                     if format != "parquet":
                         table = table.set_column(0, "path", table.column("path").cast(pa.string()))

@@ -23,7 +23,7 @@ import sys
 
 from .interrupts import forget, held, remove_on_signal
 
-__all__ = ["StdoutSink", "AtomicFile", "StreamSink", "open_output"]
+__all__ = ["StdoutSink", "AtomicFile", "StreamSink", "open_output", "is_input"]
 
 #: Standard descriptors found closed at start (``>&-``) and held open on /dev/null since
 #: (``runtime.cli.streams.claim_standard_descriptors``), so that files opened later never take
@@ -103,6 +103,19 @@ def _own_descriptor(path: str) -> int | None:
         except OSError:
             return None
     return None
+
+
+def is_input(path: str, input_fd: int) -> bool:
+    """Whether the output ``path`` is the file open as ``input_fd`` (the same device and
+    inode, through any name or link): writing it would replace the input with its counts.
+    A device or a FIFO is never "the input" (both ends are streams)."""
+    try:
+        source = os.fstat(input_fd)
+        target = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (stat.S_ISREG(source.st_mode) and
+            (source.st_dev, source.st_ino) == (target.st_dev, target.st_ino))
 
 
 def open_output(path: str):

@@ -27,13 +27,13 @@ from runtime import predict
 for backend in ("tflite", "onnx"):
     result = runtime.load(backend=backend).predict(["0110", "1" * 70])
     assert result.counts.tolist() == [2, 70], result
-status = predict.main(["--format", "jsonl", "-o", sys.argv[1], sys.argv[1]])
+status = predict.main(["--format", "jsonl", "-o", sys.argv[2], sys.argv[1]])
 assert status == 0, status
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {FORBIDDEN!r})
 print(",".join(loaded))
-""", data)
+""", data, tmp_path / "counts.jsonl")
     assert out.strip() == ""
-    assert data.read_text() == '{"line": 1, "count": 2, "parity": 0}\n{"line": 2, "count": 70, "parity": 0}\n'
+    assert (tmp_path / "counts.jsonl").read_text() == '{"line": 1, "count": 2, "parity": 0}\n{"line": 2, "count": 70, "parity": 0}\n'
 
 
 def test_import_runtime_is_cheap():

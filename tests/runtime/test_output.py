@@ -167,3 +167,24 @@ def test_odd_output_paths_are_refused(tmp_path, data, output, message):
     assert (done.returncode, done.stdout) == (2, b"")
     assert done.stderr.decode() == f"runtime.predict: {message}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+# --- the output must not be the input ------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["same name", "symbolic link", "hard link", "standard input"])
+def test_an_output_that_is_the_input_file_is_refused_before_any_work(tmp_path, data, how):
+    output = {"same name": data, "symbolic link": tmp_path / "link.txt",
+              "hard link": tmp_path / "hard.txt", "standard input": data}[how]
+    if how == "symbolic link":
+        output.symlink_to(data)
+    elif how == "hard link":
+        os.link(data, output)
+    if how == "standard input":
+        with open(data, "rb") as stdin:
+            done = predict("-o", output, stdin=stdin, capture_output=True)
+    else:
+        done = predict(data, "-o", output)
+    assert done.returncode == 2 and done.stdout == b"", done
+    err = done.stderr.decode()
+    assert err.count("\n") == 1 and f"cannot write {output}: it is the input file" in err, err
+    assert data.read_bytes() == b"0110\n111\n"

@@ -148,7 +148,7 @@ def test_certify_cli(tmp_path):
     refused = run(str(tmp_path / "zero.keras"))
     assert refused.returncode == 1 and "not proved" in refused.stdout
     missing = run(str(tmp_path / "nothing.keras"))
-    assert missing.returncode == 2 and "cannot load" in missing.stderr
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "No such file" in missing.stderr
     assert "Traceback" not in ok.stderr + refused.stderr + missing.stderr
 
 
@@ -169,3 +169,20 @@ def test_the_proofs_affine_form_is_what_keras_computes():
     # Folding rounds each gain and base to float32, which moves a margin by at most:
     moved = 2 ** -24 * 2 * (np.abs(form.gains).sum(axis=0).max() + np.abs(form.base).max())
     assert folded.margin == pytest.approx(proved.margin, abs=moved)
+
+
+@pytest.mark.parametrize("module", ["train.certify", "train.evaluate"])
+def test_a_missing_model_is_said_before_tensorflow_is_imported(module, tmp_path):
+    """TensorFlow's import takes many seconds: a path that cannot be a model is said first."""
+    import subprocess
+    import sys
+
+    code = ("import runpy, sys\n"
+            f"sys.argv = [{module!r}, {str(tmp_path / 'missing.keras')!r}]\n"
+            "try:\n"
+            f"    runpy.run_module({module!r}, run_name='__main__')\n"
+            "except SystemExit as exit:\n"
+            "    print('tensorflow' in sys.modules, 'keras' in sys.modules, exit.code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout == "False False 2\n", (done.stdout, done.stderr)
+    assert done.stderr == f"{module}: cannot read {tmp_path / 'missing.keras'}: No such file or directory\n"

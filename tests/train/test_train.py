@@ -343,7 +343,7 @@ def test_evaluate_cli(tmp_path, inexact_run):
     assert "NOT exact" in result.stdout
     assert run_module("train.evaluate", model_path, "--require-exact").returncode == 1
     missing = run_module("train.evaluate", str(tmp_path / "nothing.keras"))
-    assert missing.returncode == 2 and "cannot load" in missing.stderr
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "No such file" in missing.stderr
     assert "Traceback" not in missing.stderr
 
 

@@ -256,7 +256,8 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
     assert not out.exists() and not _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1],
+                         ids=["ctrl-c", "sigterm", "sighup", "sigquit", "sigusr1"])
 def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
     big = tmp_path / "big.txt"
     rows = np.full((2_000_000, 51), ord("1"), np.uint8)
@@ -308,3 +309,146 @@ def test_ray_client_is_refused_with_what_to_use_instead(tmp_path):
     with pytest.raises(runtime.UsageError, match="Ray Client cannot run Ray Data jobs"):
         run([str(tmp_path / "x.txt")], str(tmp_path / "o"), address="ray://127.0.0.1:10001")
     assert not (tmp_path / "o").exists() and not _no_leftovers(tmp_path)
+
+
+# --- empty files, and what a task raised that is not ours -------------------------------------
+
+@pytest.mark.parametrize("others", [0, 2])
+def test_an_empty_file_has_no_lines_and_fails_nothing(cluster, tmp_path, others):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(others):
+        (inputs / f"f{k}.txt").write_text("\n".join(_bits(50_000, 50)) + "\n")
+    (inputs / "z_empty.txt").write_bytes(b"")
+    done = _cli(inputs, "--output", tmp_path / "out", "--address", cluster)
+    assert done.returncode == 0, done.stderr
+    rows = _read_output(tmp_path / "out", "parquet")
+    assert len(rows) == 50_000 * others
+    if others:
+        _check_against_predict(rows, inputs)
+
+
+def test_an_untranslated_error_in_a_task_is_its_own_class_not_the_clusters():
+    from runtime.batch import _translate
+    from runtime.errors import ClusterError, UsageError
+
+    def task_error(cause):
+        try:
+            raise cause
+        except BaseException as exc:
+            return ray.exceptions.RayTaskError("read", "Traceback ...", exc)
+
+    bug = _translate(ray, task_error(KeyError('Field "path" does not exist in schema')))
+    assert isinstance(bug, KeyError) and not isinstance(bug, ClusterError)
+    assert isinstance(_translate(ray, task_error(PermissionError(13, "Permission denied", "x"))), UsageError)
+    assert isinstance(_translate(ray, task_error(MemoryError())), MemoryError)
+    lost = _translate(ray, task_error(ray.exceptions.ObjectLostError("0" * 56, None, "")))
+    assert isinstance(lost, ClusterError)
+
+
+def _ray_processes(marker: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{pid}: {cmdline[:120]}")
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["sighup", "sigterm"])
+def test_a_signal_mid_job_on_a_local_cluster_leaves_no_directory_and_no_process(tmp_path, signum):
+    import tempfile
+
+    big = tmp_path / "big.txt"
+    rows = np.full((2_000_000, 51), ord("1"), np.uint8)
+    rows[:, 50] = ord("\n")
+    big.write_bytes(rows.tobytes())
+    out = tmp_path / "out"
+    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths must fit
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp)
+    env.pop("RAY_ADDRESS", None)
+    child = subprocess.Popen([sys.executable, "-m", "runtime.batch", str(big), "--output", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3.0)  # into the job
+        child.send_signal(signum)
+        stdout, stderr = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert (child.returncode, stdout, stderr) == (128 + signum, b"", b"")
+    assert not out.exists() and not _no_leftovers(tmp_path)
+    deadline = time.monotonic() + 15
+    while _ray_processes(ray_tmp) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _ray_processes(ray_tmp)
+    if not left:
+        import shutil
+
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert left == []
+
+
+def test_a_ctrl_c_once_the_output_is_published_is_success(cluster, inputs, tmp_path, monkeypatch):
+    from runtime.batch import write
+
+    commit = write.OutputDir.commit
+
+    def commit_then_ctrl_c(self):
+        commit(self)
+        raise KeyboardInterrupt  # as a Ctrl-C landing just after the rename would
+
+    monkeypatch.setattr(write.OutputDir, "commit", commit_then_ctrl_c)
+    summary = run([str(inputs)], str(tmp_path / "out"))
+    assert summary.lines > 0 and (tmp_path / "out").is_dir()
+    _check_against_predict(_read_output(tmp_path / "out", "parquet"), inputs)
+
+
+def test_a_ctrl_c_during_shutdown_after_publishing_is_not_a_failure():
+    from runtime.batch.cluster import shutdown
+
+    class Ray:
+        calls = 0
+
+        def shutdown(self):
+            Ray.calls += 1
+            if Ray.calls == 1:
+                raise KeyboardInterrupt
+
+    shutdown(Ray(), published=True)
+    assert Ray.calls == 2  # finished, not left half-way
+    Ray.calls = 0
+    with pytest.raises(KeyboardInterrupt):
+        shutdown(Ray(), published=False)
+
+
+def test_the_command_line_ignores_signals_once_published():
+    import runtime.batch.__main__ as cli
+
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cli._stop_on(signal.SIGTERM, None)
+        cli._published()
+        cli._stop_on(signal.SIGTERM, None)  # nothing raised: the job has succeeded
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        cli._done, cli._stopped_by = False, None
+        signal.signal(signal.SIGINT, saved)
+
+
+def test_a_summary_that_cannot_be_written_is_one_line_and_exit_2(cluster, inputs, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "runtime.batch", str(inputs / "a_50bit.txt"), "--output",
+                               str(tmp_path / "out"), "--address", cluster], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=180, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "runtime.batch: cannot write <stdout>: No space left on device\n"
