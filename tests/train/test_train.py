@@ -250,7 +250,7 @@ def test_help_works_without_tensorflow():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--hidden-units", "many"], "invalid int value"),
+    (["--hidden-units", "many"], "expected an integer, got 'many'"),
     (["--cell", "transformer"], "invalid choice"),
     (["--device", "tpu"], "invalid choice"),
     (["--epochs", "0"], "--epochs must be at least 1"),
