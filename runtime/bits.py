@@ -24,6 +24,7 @@ See ``runtime.windows`` for how strings of any length become the model's windows
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
@@ -90,12 +91,11 @@ class Input:
 
     ``spans()`` gives the chunks as item ranges ``(start, stop)``; ``windows(start, stop)``
     checks that chunk and returns its windows (raising InputError with the item's index
-    in the whole input); ``check()`` checks everything now, building no windows.
-    ``checked`` tells whether the windows' bits are known to be 0 and 1.
+    in the whole input); ``check()`` checks everything now, building no windows. Every
+    window handed out has been checked here, so the model runs them as they are.
     """
 
     n_items: int = 0
-    checked: bool = True
 
     def spans(self) -> Iterator[tuple[int, int]]:
         if self.n_items:
@@ -109,20 +109,38 @@ class Input:
             self.windows(start, stop)
 
 
-class _Given(Input):
-    """Windows made elsewhere (the command line's): the backend checks their bits."""
+class _Windowed(Input):
+    """``Windows`` made elsewhere (``runtime.lines`` makes them from the command line's
+    bytes; a caller may make its own), taken whole: a copy of their bits, checked once like
+    an array's, is what the model reads."""
 
-    checked = False
-
-    def __init__(self, windows: Windows):
-        self._windows = windows
+    def __init__(self, windows: Windows, n_bits: int):
+        bits = np.array(windows.bits)  # a copy: what is checked is what runs
+        if bits.dtype.kind not in "biu" or bits.ndim != 2 or bits.shape[1] != n_bits:
+            raise InputError(f"expected Windows of uint8 0 and 1 [M, {n_bits}], got dtype "
+                             f"{bits.dtype}, shape {list(bits.shape)}")
+        self._given = windows
+        self._bits = bits
+        self._windows = None
         self.n_items = windows.n_items
 
     def windows(self, start: int, stop: int) -> Windows:
+        if self._windows is None:
+            self.check()
         return self._windows
 
     def check(self) -> None:
-        pass
+        if self._windows is not None:
+            return
+        bits, given = self._bits, self._given
+        found = invalid_value(bits)
+        if found is not None:
+            row, position = found
+            item = (row // given.per_item if given.first is None
+                    else int(np.searchsorted(given.first, row, side="right")) - 1)
+            raise InputError(f"item {item}, window {row}, position {position}: value "
+                             f"{bits[row, position]}; expected 0 or 1", item=item, position=position)
+        self._windows = dataclasses.replace(given, bits=bits.astype(np.uint8, copy=False))
 
 
 class _Strings(Input):
@@ -253,10 +271,10 @@ def prepare(items: Any, n_bits: int) -> Input:
 
     Raises InputError for input of the wrong kind, or for an item that is not a string
     (its characters are checked chunk by chunk, by ``Input.windows`` or ``Input.check``).
-    ``Windows`` made elsewhere pass as they are: the backend checks their bits.
+    ``Windows`` made elsewhere are taken whole, their bits checked like an array's.
     """
     if isinstance(items, Windows):
-        return _Given(items)
+        return _Windowed(items, n_bits)
     if isinstance(items, (str, bytes, bytearray)):
         raise InputError("expected a sequence of bit strings, got a single "
                          f"{type(items).__name__}; wrap it in a list")

@@ -110,7 +110,7 @@ class Job:
 class Chain:
     """A submitted input, run chunk by chunk on ``pool``; the Result goes to ``future``.
 
-    ``source`` is a ``runtime.bits.Input``; ``make_job(rows, checked, stop)`` makes the
+    ``source`` is a ``runtime.bits.Input``; ``make_job(rows, stop)`` makes the
     Job of one chunk, ``queue(job)`` hands it to the pool's threads; ``finish(counts)``
     turns the per-item counts into the value of ``future``.
     """
@@ -137,7 +137,7 @@ class Chain:
             return
         try:
             windows = self._source.windows(*span)
-            job = self._make_job(windows.bits, self._source.checked, self._future.cancelled)
+            job = self._make_job(windows.bits, self._future.cancelled)
             # Told before it runs: a job already done would call back on this thread, nested.
             job.future.add_done_callback(lambda done: self._chunk_done(done, span, windows))
             self._queue(job)

@@ -223,10 +223,10 @@ class Predictor:
                 window_counts = np.empty(len(rows), np.int64)
                 for start in range(0, len(rows), self.batch_size):
                     stop = start + self.batch_size
-                    window_counts[start:stop] = self._count(rows[start:stop], source.checked)
+                    window_counts[start:stop] = self._count(rows[start:stop])
                 upcoming = source.windows(*following) if following else None
             else:
-                job = self._job(rows, source.checked)
+                job = self._job(rows)
                 pool = self._executor()
                 for _ in range(min(self.threads, job.n_batches) - 1):
                     pool.submit(job.work)
@@ -241,22 +241,21 @@ class Predictor:
             span, windows = following, upcoming
         return counts
 
-    def _job(self, rows: np.ndarray, checked: bool, stop=None):
+    def _job(self, rows: np.ndarray, stop=None):
         from .parallel import Job
 
-        return Job(rows, self.batch_size, lambda batch: self._count(batch, checked), stop)
+        return Job(rows, self.batch_size, self._count, stop)
 
     def _queue(self, job) -> None:
         pool = self._executor()
         for _ in range(min(self.threads, job.n_batches)):
             pool.submit(job.work)
 
-    def _count(self, rows: np.ndarray, checked: bool) -> np.ndarray:
-        """Counts for at most one batch of windows, on this thread."""
+    def _count(self, rows: np.ndarray) -> np.ndarray:
+        """Counts for at most one batch of windows (checked by ``runtime.bits``), on this thread."""
         if not len(rows):
             return np.zeros(0, np.int64)
-        logits = self.backend._run(rows) if checked else self.backend.predict(rows)
-        return logits.argmax(axis=1)
+        return self.backend._run(rows).argmax(axis=1)
 
     def _executor(self):
         with self._pool_lock:

@@ -128,6 +128,34 @@ def test_a_chunk_changed_after_the_check_is_checked_again():
     assert backend.largest <= 1.0
 
 
+def test_windows_made_elsewhere_are_checked_once_on_the_copy_the_model_reads():
+    """runtime.bits.Windows (what runtime.lines makes) are taken whole: their bits are
+    copied and checked like an array, naming the item the bad window belongs to, and a
+    change after submit never reaches the model."""
+    from runtime.bits import Windows, parse_bits
+
+    backend = FakeBackend()
+    predictor = Predictor(backend, batch_size=10, threads=2)
+    windows = parse_bits(["1" * 120, "0110", "1" * 50], 50)  # 3 windows, then 1 and 1
+    assert predictor.predict(windows).counts.tolist() == [120, 2, 50]
+
+    bad = Windows(windows.bits.astype(np.int64), n_items=3, first=windows.first)
+    bad.bits[3, 7] = 256  # wraps to 0 as uint8: checked before it is converted
+    with pytest.raises(runtime.InputError, match="item 1, window 3, position 7: value 256"):
+        predictor.predict(bad)
+    with pytest.raises(runtime.InputError, match=r"uint8 0 and 1 \[M, 50\], got dtype float"):
+        predictor.predict(Windows(windows.bits.astype(float), n_items=3, first=windows.first))
+
+    gate = threading.Event()
+    gated = FakeBackend(gate=gate)
+    rows = np.ones((200, 50), np.uint8)
+    future = Predictor(gated, batch_size=10, threads=2).submit(Windows(rows, n_items=200))
+    rows[:] = 9
+    gate.set()
+    assert future.result(timeout=60).counts.tolist() == [50] * 200
+    assert gated.largest == 1.0
+
+
 # --- chunks -----------------------------------------------------------------------------------
 
 def test_chunked_input_gives_the_same_counts_as_one_piece():
