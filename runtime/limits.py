@@ -79,3 +79,16 @@ def check_threads(threads, num_threads: int) -> int:
         raise UsageError(f"threads x num_threads must be at most {MAX_THREADS} inference threads "
                          f"in all, got {threads} x {num_threads} = {threads * num_threads}")
     return threads
+
+
+def check_settings(batch_size=None, threads=None, num_threads=None) -> tuple:
+    """The one check of a Predictor's settings: ``(batch_size, threads, num_threads)`` as
+    ints, each None left as None (its default is chosen, and held to the same bounds, where
+    the backend is known). Raises UsageError naming the first bad one."""
+    if batch_size is not None:
+        batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
+    if num_threads is not None:
+        num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
+    if threads is not None:
+        threads = check_threads(threads, num_threads or 1)
+    return batch_size, threads, num_threads

@@ -30,8 +30,7 @@ import numpy as np
 from .backends import BACKENDS, Backend
 from .bits import Input, invalid_value, one_window, prepare
 from .errors import ModelError, UsageError, show
-from .limits import (MAX_BATCH_SIZE, MAX_THREADS, WHY_BATCH, WHY_THREADS, check_count, check_threads,
-                     default_threads)
+from .limits import check_settings, check_threads, default_threads
 from .loader import model_manifest, open_artifact, open_model
 from .manifest import DEFAULT_PRECISION, Manifest, check_graph, check_precision
 
@@ -94,13 +93,11 @@ class Predictor:
         if manifest is not None and not isinstance(manifest, Manifest):
             raise UsageError(f"manifest must be a runtime.manifest.Manifest or None, "
                              f"got {type(manifest).__name__}")
-        per_call = backend.num_threads or 1
         self._requested = (batch_size, threads)  # what to ask for again when unpickled
-        if batch_size is None:
-            batch_size = backend.default_batch_size
-        self.batch_size = check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
-        self.threads = check_threads(default_threads(per_call) if threads is None else threads,
-                                      per_call)
+        batch_size, threads, _ = check_settings(batch_size, threads, backend.num_threads)
+        per_call = backend.num_threads or 1
+        self.batch_size = backend.default_batch_size if batch_size is None else batch_size
+        self.threads = check_threads(default_threads(per_call), per_call) if threads is None else threads
         self.backend = backend
         self.manifest = manifest
         #: The precision of the file the backend runs (float32 unless a variant was asked for).
@@ -333,12 +330,7 @@ def load(model: str | os.PathLike | Backend | None = None, backend: str = "auto"
         raise UsageError(f"unknown backend {show(backend)}; expected auto or one of: "
                          f"{', '.join(BACKENDS)}")
     # Every setting is checked before the model is read.
-    if batch_size is not None:
-        check_count("batch_size", batch_size, MAX_BATCH_SIZE, WHY_BATCH)
-    if num_threads is not None:
-        num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
-    if threads is not None:
-        check_threads(threads, num_threads or 1)
+    batch_size, threads, num_threads = check_settings(batch_size, threads, num_threads)
     check_precision(precision)
     check_graph(graph)
     options = {} if num_threads is None else {"num_threads": num_threads}

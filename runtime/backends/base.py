@@ -13,7 +13,7 @@ import numpy as np
 from ..bits import invalid_value
 from ..errors import InputError, ModelError, UsageError
 from ..files import read_regular
-from ..limits import MAX_ARTIFACT_BYTES, MAX_THREADS, check_count
+from ..limits import MAX_ARTIFACT_BYTES, MAX_THREADS, WHY_THREADS, check_count
 
 __all__ = ["Backend"]
 
@@ -69,8 +69,7 @@ class Backend:
         except TypeError:
             raise UsageError(f"path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
         if num_threads is not None:
-            num_threads = check_count("num_threads", num_threads, MAX_THREADS,
-                                      "more threads than cores only contend for them")
+            num_threads = check_count("num_threads", num_threads, MAX_THREADS, WHY_THREADS)
         self.num_threads = num_threads
         self.n_bits: int = 0
         self.n_classes: int = 0
