@@ -327,11 +327,18 @@ def _concatenate(parts: list[Windows], n_bits: int) -> Windows:
                    first=np.concatenate(firsts).astype(np.intp))
 
 
-def one_window(item: Any, n_bits: int) -> np.ndarray | None:
-    """uint8 ``[1, n_bits]`` for a ``str`` of exactly ``n_bits`` valid bits; otherwise None.
+#: The model's input value of each byte: 1.0 for ``1``, else 0.0 (used on checked bytes only).
+_INPUT_OF_BYTE = np.zeros(256, np.float32)
+_INPUT_OF_BYTE[_ONE] = 1.0
 
-    The fast path for a single string the model's size; for anything else (including
-    anything invalid, which ``parse_bits`` then explains) it returns None.
+
+def one_window(item: Any, n_bits: int) -> np.ndarray | None:
+    """The model's float32 input ``[1, n_bits, 1]`` for a ``str`` of exactly ``n_bits``
+    valid bits; otherwise None.
+
+    The fast path for a single string the model's size: checked as ``prepare`` would check
+    it, and made in one step; for anything else (including anything invalid, which
+    ``parse_bits`` then explains) it returns None.
     """
     if type(item) is not str or len(item) != n_bits:
         return None
@@ -339,6 +346,6 @@ def one_window(item: Any, n_bits: int) -> np.ndarray | None:
         raw = item.encode("ascii")
     except UnicodeEncodeError:
         return None
-    if raw.translate(None, b"01"):
+    if raw.translate(None, b"01"):  # deletes every 0 and 1: anything left is not a bit
         return None
-    return np.frombuffer(raw.translate(_TO_BITS), np.uint8).reshape(1, n_bits)
+    return _INPUT_OF_BYTE.take(np.frombuffer(raw, np.uint8)).reshape(1, n_bits, 1)

@@ -154,14 +154,14 @@ class Predictor:
         """
         if type(bits) is list and len(bits) == 1:
             # One string of the model's size: the latency case, with the least in its way.
-            row = one_window(bits[0], self.n_bits)
-            if row is not None:
-                return _result(self.backend._run(row).argmax(axis=1))
+            inputs = one_window(bits[0], self.n_bits)
+            if inputs is not None:
+                return _one(self.backend._logits(inputs))
         elif type(bits) is np.ndarray and bits.shape == (1, self.n_bits) and bits.dtype in _ONE_ROW:
             # One row of the model's size, the same case; checked on the copy the model reads.
             row = bits.astype(np.uint8)
             if invalid_value(row) is None:
-                return _result(self.backend._run(row).argmax(axis=1))
+                return _one(self.backend._run(row))
         return _result(self._count_input(prepare(bits, self.n_bits)))
 
     def predict_stream(self, stream, name: str = "<stream>"):
@@ -262,6 +262,19 @@ class Predictor:
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="runtime-predict")
             return self._pool
+
+
+#: ``[k]`` as int64 for the counts of models up to 255 bits, copied into the Result of one
+#: string: a copy costs less than making the array. Made at import: no thread adds to it.
+_SINGLES = [np.array([k], np.int64) for k in range(256)]
+
+
+def _one(logits: np.ndarray) -> Result:
+    """The Result of one window's logits ``[1, n_classes]``."""
+    count = int(logits.argmax())
+    if count >= len(_SINGLES):
+        return _result(np.array([count]))
+    return Result(counts=_SINGLES[count].copy(), parities=_SINGLES[count & 1].copy())
 
 
 def _result(counts: np.ndarray) -> Result:

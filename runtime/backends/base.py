@@ -123,8 +123,13 @@ class Backend:
         For callers in this package that validated the bits themselves (``runtime.bits``);
         the logits are still checked.
         """
-        n = bits.shape[0]
-        logits = self._predict(bits.astype(_FLOAT32).reshape(n, self.n_bits, 1))
+        return self._logits(bits.astype(_FLOAT32).reshape(bits.shape[0], self.n_bits, 1))
+
+    def _logits(self, inputs: np.ndarray) -> np.ndarray:
+        """``_predict`` on checked float32 ``inputs [N, n_bits, 1]`` (N >= 1), and the one
+        check of what the model returned: finite float32 logits ``[N, n_classes]``."""
+        logits = self._predict(inputs)
+        n = inputs.shape[0]
         if not isinstance(logits, np.ndarray) or logits.shape != (n, self.n_classes):
             shape = getattr(logits, "shape", None)
             raise ModelError(f"{self.path}: model returned logits of shape {shape}, "

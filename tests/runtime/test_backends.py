@@ -239,7 +239,8 @@ def test_single_string_fast_path_agrees_with_the_general_one():
 
     predictor = Predictor(FakeBackend(), batch_size=4, threads=1)
     for item in ["1" * 50, "0" * 50, "01" * 25]:
-        assert one_window(item, 50).tolist() == [[int(c) for c in item]]  # the fast path taken
+        assert one_window(item, 50).tolist() == [[[float(c)] for c in item]]  # the fast path taken
+        assert one_window(item, 50).dtype == np.float32
         assert predictor.predict([item]).counts.tolist() == [item.count("1")]
     for item in ["1" * 49, "1" * 51, "1" * 49 + "x", "1" * 49 + "１", "1" * 49 + "\n", b"1" * 50, 5]:
         assert one_window(item, 50) is None
