@@ -110,7 +110,7 @@ class Job:
 class Chain:
     """A submitted input, run chunk by chunk on ``pool``; the Result goes to ``future``.
 
-    ``source`` is a ``runtime.bits.Input``; ``make_job(rows, stop)`` makes the
+    ``source`` is a ``runtime.inputs.Input``; ``make_job(rows, stop)`` makes the
     Job of one chunk, ``queue(job)`` hands it to the pool's threads; ``finish(counts)``
     turns the per-item counts into the value of ``future``.
     """
@@ -166,4 +166,3 @@ class Chain:
             action()
         except InvalidStateError:  # cancelled by the caller meanwhile
             pass
-

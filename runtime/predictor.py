@@ -9,7 +9,7 @@
 
 Bit strings may have any length of at least one; see ``runtime.windows`` for how they
 are fitted to the model's window (left-padding, splitting; both exact) and
-``runtime.bits`` for what input is accepted. Batching is internal: the input is windowed
+``runtime.inputs`` for what input is accepted. Batching is internal: the input is windowed
 a chunk at a time and the model run on at most ``batch_size`` windows at a time, so
 memory stays bounded whatever the input size. An input of more than one batch is spread
 over ``threads`` threads (one per CPU core by default), each running whole batches; the
@@ -22,36 +22,24 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .backends import BACKENDS, Backend
-from .bits import Input, invalid_value, one_window, prepare
+from .bits import invalid_value, one_window
+from .inputs import Input, prepare
 from .errors import ModelError, UsageError, show
+from .result import Result, one_result, result_of
 from .limits import check_settings, check_threads, default_threads
 from .loader import model_manifest, open_artifact, open_model
 from .manifest import DEFAULT_PRECISION, Manifest, check_graph, check_precision
 
 __all__ = ["Result", "Predictor", "load", "default_threads"]
 
+
 # The dtypes of a one-row array that skips the general path: a copy as uint8 is exact.
 _ONE_ROW = (np.dtype(np.uint8), np.dtype(np.bool_))
-
-@dataclass(frozen=True)
-class Result:
-    """Predictions for N bit strings: ``counts`` (number of ones) and ``parities`` (counts % 2).
-
-    Both are int64 numpy arrays ``[N]``, in input order.
-    """
-
-    counts: np.ndarray
-    parities: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
 
 #: Every Predictor, told when the process forks: the child has none of the parent's
 #: threads, so its thread pool and locks start afresh there.
@@ -142,8 +130,8 @@ class Predictor:
         """Count the ones in each bit string.
 
         ``bits``: a sequence of ``str`` of ``0`` and ``1``, each of any length >= 1; or an
-        integer/bool array ``[N, L]`` of 0 and 1; or ``runtime.bits.Windows`` (see
-        ``runtime.bits`` for all that is accepted and refused: sets and mappings, a masked
+        integer/bool array ``[N, L]`` of 0 and 1; or ``runtime.windows.Windows`` (see
+        ``runtime.inputs`` for all that is accepted and refused: sets and mappings, a masked
         array with masked values, float arrays). Strings shorter than the model's window
         are left-padded with zeros, longer ones split into windows whose counts are added;
         both are exact. Large inputs are windowed a chunk at a time, so memory beyond the
@@ -156,13 +144,13 @@ class Predictor:
             # One string of the model's size: the latency case, with the least in its way.
             inputs = one_window(bits[0], self.n_bits)
             if inputs is not None:
-                return _one(self.backend._logits(inputs))
+                return one_result(self.backend._logits(inputs))
         elif type(bits) is np.ndarray and bits.shape == (1, self.n_bits) and bits.dtype in _ONE_ROW:
             # One row of the model's size, the same case; checked on the copy the model reads.
             row = bits.astype(np.uint8)
             if invalid_value(row) is None:
-                return _one(self.backend._run(row))
-        return _result(self._count_input(prepare(bits, self.n_bits)))
+                return one_result(self.backend._run(row))
+        return result_of(self._count_input(prepare(bits, self.n_bits)))
 
     def predict_stream(self, stream, name: str = "<stream>"):
         """Count the ones in every line of the binary ``stream``, a block of lines at a time.
@@ -197,46 +185,20 @@ class Predictor:
         source = prepare(bits, self.n_bits)
         future = Future()
         if source.n_items == 0:
-            future.set_result(_result(np.zeros(0, np.int64)))
+            future.set_result(result_of(np.zeros(0, np.int64)))
             return future
         spans = source.spans()
         next(spans)
         if next(spans, None) is not None:
             source.check()  # several chunks: check them all now, the first one is built below
-        Chain(source, future, self._job, self._queue, _result).start()
+        Chain(source, future, self._job, self._queue, result_of).start()
         return future
 
     def _count_input(self, source: Input) -> np.ndarray:
-        """Per-item counts of the whole input, chunk by chunk, on this thread and the pool's:
-        the next chunk's windows are made here while the pool runs the current one."""
-        counts = np.empty(source.n_items, np.int64)
-        spans = source.spans()
-        span = next(spans, None)
-        windows = source.windows(*span) if span else None
-        while span is not None:
-            following = next(spans, None)
-            rows = windows.bits
-            if len(rows) <= self.batch_size or self.threads == 1:
-                window_counts = np.empty(len(rows), np.int64)
-                for start in range(0, len(rows), self.batch_size):
-                    stop = start + self.batch_size
-                    window_counts[start:stop] = self._count(rows[start:stop])
-                upcoming = source.windows(*following) if following else None
-            else:
-                job = self._job(rows)
-                pool = self._executor()
-                for _ in range(min(self.threads, job.n_batches) - 1):
-                    pool.submit(job.work)
-                try:
-                    upcoming = source.windows(*following) if following else None
-                    job.work()
-                    window_counts = job.future.result()
-                except BaseException:
-                    job.stop()  # e.g. Ctrl-C: the other threads finish their batch and stop
-                    raise
-            counts[span[0]:span[1]] = windows.fold(window_counts)
-            span, windows = following, upcoming
-        return counts
+        from .chunks import count_input
+
+        return count_input(source, self.batch_size, self.threads, self._count, self._job,
+                           self._executor)
 
     def _job(self, rows: np.ndarray, stop=None):
         from .parallel import Job
@@ -249,7 +211,7 @@ class Predictor:
             pool.submit(job.work)
 
     def _count(self, rows: np.ndarray) -> np.ndarray:
-        """Counts for at most one batch of windows (checked by ``runtime.bits``), on this thread."""
+        """Counts for at most one batch of windows (checked by ``runtime.inputs``), on this thread."""
         if not len(rows):
             return np.zeros(0, np.int64)
         return self.backend._run(rows).argmax(axis=1)
@@ -262,24 +224,6 @@ class Predictor:
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="runtime-predict")
             return self._pool
-
-
-#: ``[k]`` as int64 for the counts of models up to 255 bits, copied into the Result of one
-#: string: a copy costs less than making the array. Made at import: no thread adds to it.
-_SINGLES = [np.array([k], np.int64) for k in range(256)]
-
-
-def _one(logits: np.ndarray) -> Result:
-    """The Result of one window's logits ``[1, n_classes]``."""
-    count = int(logits.argmax())
-    if count >= len(_SINGLES):
-        return _result(np.array([count]))
-    return Result(counts=_SINGLES[count].copy(), parities=_SINGLES[count & 1].copy())
-
-
-def _result(counts: np.ndarray) -> Result:
-    counts = counts.astype(np.int64, copy=False)  # argmax gives intp: int32 on some platforms
-    return Result(counts=counts, parities=counts & 1)
 
 
 def _unpickle(manifest_path: str, backend: str, batch_size: int | None, threads: int | None,

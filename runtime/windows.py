@@ -8,8 +8,8 @@ length of at least one is turned into windows of ``n_bits``:
   and the counts predicted for its windows are added (``Windows.fold``).
 
 Both are exact: leading zeros add no ones, and counts add up. The functions here take bits
-already validated (uint8 0 and 1): ``runtime.bits`` validates API input, ``runtime.lines``
-the command line's bytes. Everything is vectorised with numpy; nothing loops over
+already validated (uint8 0 and 1): ``runtime.bits`` checks them (``runtime.inputs`` for API
+input, ``runtime.lines`` for the command line's bytes). Everything is vectorised with numpy; nothing loops over
 characters in Python.
 """
 

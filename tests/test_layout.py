@@ -17,8 +17,6 @@ MAX_LINES = 300
 LONGER = {
     "export/convert.py": "every conversion, TFLite and ONNX and the variants' files, in one place",
     "export/parity.py": "the parity check and its report, one thing",
-    "runtime/bits.py": "THE validator of every input form (strings, line bytes, arrays)",
-    "runtime/predictor.py": "the Predictor: its batching, threads, pickling, and load",
 }
 
 

@@ -142,7 +142,8 @@ def count_column(predictor, table, column: str) -> np.ndarray:
     """
     import pyarrow as pa
 
-    from ..bits import char_bits, windows_from_ragged, windows_from_rows
+    from ..bits import char_bits
+    from ..windows import windows_from_ragged, windows_from_rows
 
     if column not in table.column_names:
         raise UsageError(f"no column {column!r} of bit strings in the dataset "

@@ -8,7 +8,7 @@ import pytest
 
 import runtime
 from runtime.backends import BACKENDS, OnnxBackend, TFLiteBackend, open_backend
-from runtime.bits import parse_bits
+from runtime.inputs import parse_bits
 from runtime.predictor import Predictor
 from conftest import FakeBackend
 

@@ -1,5 +1,5 @@
 """What Predictor.predict accepts and refuses, checked on the values the model sees, in
-bounded memory (runtime.bits)."""
+bounded memory (runtime.inputs, runtime.bits)."""
 
 import collections
 import threading
@@ -129,10 +129,11 @@ def test_a_chunk_changed_after_the_check_is_checked_again():
 
 
 def test_windows_made_elsewhere_are_checked_once_on_the_copy_the_model_reads():
-    """runtime.bits.Windows (what runtime.lines makes) are taken whole: their bits are
+    """runtime.windows.Windows (what runtime.lines makes) are taken whole: their bits are
     copied and checked like an array, naming the item the bad window belongs to, and a
     change after submit never reaches the model."""
-    from runtime.bits import Windows, parse_bits
+    from runtime.inputs import parse_bits
+    from runtime.windows import Windows
 
     backend = FakeBackend()
     predictor = Predictor(backend, batch_size=10, threads=2)
