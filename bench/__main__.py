@@ -1,6 +1,6 @@
 """Measure every stage side by side with TensorFlow, in one run, on this machine.
 
-    python -m bench [--out artifacts] [--quick | --no-stages | --batch | --graphs]
+    python -m bench [--out artifacts] [--quick | --no-stages | --batch | --graphs | --overhead]
 
 Shared machines are noisy, so contenders are interleaved (A B A B ...), each measurement
 is repeated, and the table quotes medians, the spread (min..max) and ratios taken in the
@@ -36,9 +36,16 @@ from bench.versus_tf import (bench_commands, bench_cpu_limit, bench_latency, ben
                              bench_stages, bench_throughput)
 
 
+PROG = "python -m bench"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from runtime.cli.args import Fail, OneLineParser, integer
+
+    parser = OneLineParser(prog=PROG, description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="exit status: 0 measured; 2 usage, or no exported model in --out; "
+                                  "130 interrupted")
     parser.add_argument("--out", type=Path, default=Path("artifacts"),
                         help="artifact directory to benchmark and to write bench.json/bench.md into")
     stages = parser.add_mutually_exclusive_group()
@@ -54,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the folded graph against the recurrent one, on the model in --out "
                              "(its model.keras too, if there, for the TensorFlow script); writes "
                              "<out>/bench_graphs.json and .md")
-    parser.add_argument("--lines", type=int, default=None, metavar="N",
+    stages.add_argument("--overhead", action="store_true",
+                        help="only the runtime's single-call cost over raw LiteRT, for each graph of "
+                             "the model in --out; writes <out>/bench_overhead.json and .md")
+    parser.add_argument("--lines", type=integer(1), default=None, metavar="N",
                         help="with --batch: lines of input (default: 10,000,000); with --graphs "
                              "(default: 1,000,000), for a quick check")
     args = parser.parse_args(argv)
@@ -63,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return main_batch(model_dir, args.lines)
     if args.graphs:
         return main_graphs(model_dir, keras_path, args.lines or 1_000_000)
+    if args.overhead:
+        return main_overhead(model_dir)
     if not (model_dir / "manifest.json").exists() or not keras_path.exists():
-        parser.exit(2, f"bench: {model_dir} holds no exported model; run `make train export` first\n")
+        raise Fail(f"bench: {model_dir} holds no exported model (manifest.json and model.keras); "
+                   "run `make train export` first", 2)
 
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
@@ -119,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _require_model(model_dir: Path) -> None:
+    from runtime.cli.args import Fail
+
+    if not (model_dir / "manifest.json").exists():
+        raise Fail(f"bench: {model_dir} holds no exported model; run `make export` first", 2)
+
+
 def _write(path: Path, text: str) -> None:
     from runtime.files import write_atomically
 
@@ -130,8 +150,7 @@ def main_batch(model_dir: Path, n_lines: int | None = None) -> int:
     from bench.batch import N_LINES
 
     n_lines = n_lines or N_LINES
-    if not (model_dir / "manifest.json").exists():
-        raise SystemExit(f"bench: {model_dir} holds no exported model; run `make export` first")
+    _require_model(model_dir)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
@@ -152,8 +171,7 @@ def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
     """``--graphs``: the folded graph against the recurrent one alone."""
     from bench.targets import graph_rows
 
-    if not (model_dir / "manifest.json").exists():
-        raise SystemExit(f"bench: {model_dir} holds no exported model; run `make export` first")
+    _require_model(model_dir)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
@@ -174,5 +192,27 @@ def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
     return 0
 
 
+def main_overhead(model_dir: Path) -> int:
+    """``--overhead``: the runtime's single-call cost over raw LiteRT alone."""
+    from bench.targets import overhead_rows
+
+    _require_model(model_dir)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    print("single-call overhead over raw LiteRT", flush=True)
+    results["overhead"] = bench_overhead(model_dir)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    rows = overhead_rows(results["overhead"])
+    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    table = "\n".join(["| measure | this run | target | |", "| --- | --- | --- | --- |"]
+                      + [f"| {a.strip()} | {b} | {c} | {d} |" for a, b, c, d in rows])
+    print("\n" + table)
+    _write(model_dir / "bench_overhead.json", json.dumps(results, indent=2))
+    _write(model_dir / "bench_overhead.md", table + "\n")
+    print(f"wrote {model_dir / 'bench_overhead.json'} and {model_dir / 'bench_overhead.md'}")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main(PROG, main))

@@ -30,11 +30,20 @@ TARGET_MARGIN = 0.5
 
 
 def seed_list(text: str) -> list[int]:
-    """``0-4`` or ``0,3,7``."""
+    """``0-4`` or ``0,3,7``: each part a seed or a range of them, in ASCII digits."""
+    from runtime.cli.args import integer
+
+    whole = integer(0)
     seeds = []
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        seeds += list(range(int(first), int(last or first) + 1))
+    try:
+        for part in text.split(","):
+            first, dash, last = part.partition("-")
+            low, high = whole(first), whole(last) if dash else whole(first)
+            if high < low:
+                raise argparse.ArgumentTypeError(f"expected a rising range, got {part!r}")
+            seeds += list(range(low, high + 1))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} in {text!r} (seeds: 0-4 or 0,3,7)") from None
     return seeds
 
 
@@ -117,11 +126,15 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.recipe", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from runtime.cli.args import OneLineParser, integer
+
+    parser = OneLineParser(prog="python -m bench.recipe", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="exit status: 0 every seed exact (and every soak clean); 1 not; "
+                                  "2 usage; 130 interrupted")
     parser.add_argument("--seeds", type=seed_list, default=seed_list("0-4"),
                         help="seeds to train, e.g. 0-4 or 0,3 (default: 0-4)")
-    parser.add_argument("--soak", type=int, default=0, metavar="N",
+    parser.add_argument("--soak", type=integer(0), default=0, metavar="N",
                         help="export each model and count N fresh strings through each file "
                              "(default: 0, no export)")
     parser.add_argument("--out", type=Path, default=Path("artifacts"),
@@ -138,15 +151,17 @@ def main(argv: list[str] | None = None) -> int:
                      if "soak" in r else ""), flush=True)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seeds": rows,
               "summary": summarise(rows)}
+    from runtime.files import write_atomically
+
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in (("recipe.json", json.dumps(result, indent=2)), ("recipe.md", markdown(result))):
-        tmp_path = args.out / (name + ".tmp")
-        tmp_path.write_text(text)
-        os.replace(tmp_path, args.out / name)
+        write_atomically(args.out / name, text.encode())
     print(markdown(result))
     s = result["summary"]
     return 0 if s["exact_seeds"] == len(rows) and s["all_soaks_clean"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli.args import run_main
+
+    sys.exit(run_main("python -m bench.recipe", main))

@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 COMMANDS = ["runtime.predict", "runtime.verify", "runtime.batch", "train", "export", "train.certify",
-            "train.evaluate", "export.soak", "export.add_folded", "export.publish_default"]
+            "train.evaluate", "export.soak", "export.add_folded", "export.publish_default", "bench",
+            "bench.recipe"]
 
 
 def run_module(module, *args):

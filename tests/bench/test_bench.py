@@ -167,9 +167,14 @@ def test_overhead_is_each_path_over_the_raw_engine_in_the_same_run():
     result = summarise_overhead(samples)
     assert result["raw litert"]["median"] == 40.0
     assert result["ratio"] == {"runtime, one string": 1.3, "runtime, one-row array": 3.0}
-    rows = {name.strip(): (value, target, outcome) for name, value, target, outcome in overhead_rows(result)}
-    assert rows["runtime, one string vs raw LiteRT (40.0 us)"] == ("52.0 us (1.30x)", "<= 1.3x", "met")
-    assert rows["runtime, one-row array vs raw LiteRT (40.0 us)"][2] == "missed (2.31x off)"
+    folded = summarise_overhead({"raw litert": [3.0], "runtime, one string": [9.0]})
+    rows = {name.strip(): (value, target, outcome)
+            for name, value, target, outcome in overhead_rows({"recurrent": result, "folded": folded})}
+    assert rows["runtime, one string, recurrent vs raw LiteRT (40.0 us)"] == ("52.0 us (1.30x)", "<= 1.3x", "met")
+    assert rows["runtime, one-row array, recurrent vs raw LiteRT (40.0 us)"][2] == "missed (2.31x off)"
+    assert rows["runtime, one string, folded vs raw LiteRT (3.0 us)"] == ("9.0 us (3.00x)", "<= 1.3x",
+                                                                          "missed (2.31x off)")
+    assert len(rows) == 3
     assert overhead_rows(None) == []
 
     calls = []
@@ -180,10 +185,10 @@ def test_overhead_is_each_path_over_the_raw_engine_in_the_same_run():
 
 def test_the_summary_carries_the_overhead_rows():
     results = _results(2.4e6, 2.4e6)
-    results["overhead"] = {"raw litert": spread([40.0]), "runtime, one string": spread([44.0]),
-                           "ratio": {"runtime, one string": 1.1}}
+    results["overhead"] = {"recurrent": {"raw litert": spread([40.0]), "runtime, one string": spread([44.0]),
+                                         "ratio": {"runtime, one string": 1.1}}}
     names = [name.strip() for name, *_ in summarise(results)]
-    assert "runtime, one string vs raw LiteRT (40.0 us)" in names
+    assert "runtime, one string, recurrent vs raw LiteRT (40.0 us)" in names
 
 
 def _graphs(folded_per_cpu: float, recurrent_per_cpu: float, folded_s: float, floor_s: float) -> dict:
