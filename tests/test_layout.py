@@ -126,3 +126,17 @@ def test_the_checks_see_a_circle_and_an_over_long_module(tmp_path):
     assert circles(import_graph(tmp_path)) == [["runtime.a", "runtime.b"]]
     assert len((package / "b.py").read_text().splitlines()) > MAX_LINES
 
+
+
+def test_the_readme_names_every_module_and_only_those():
+    """"How the code is laid out" has one line per module (a package's __init__ where it
+    owns something), and no line for a module that is gone."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### How the code is laid out"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[:block.index("```")]
+    listed = {line.split()[0] for line in block.splitlines() if line.split()
+              and line.split()[0].endswith(".py")}
+    files = {str(path.relative_to(ROOT)) for path, _ in modules().values()}
+    assert {f for f in files if not f.endswith("__init__.py")} - listed == set()
+    assert listed - files == set()
