@@ -28,6 +28,7 @@ import numpy as np
 
 from .backends import BACKENDS, Backend
 from .bits import invalid_value, one_window
+from .chunks import count_input
 from .inputs import Input, prepare
 from .errors import ModelError, UsageError, show
 from .result import Result, one_result, result_of
@@ -195,8 +196,6 @@ class Predictor:
         return future
 
     def _count_input(self, source: Input) -> np.ndarray:
-        from .chunks import count_input
-
         return count_input(source, self.batch_size, self.threads, self._count, self._job,
                            self._executor)
 
