@@ -1,5 +1,7 @@
 """Fixtures shared by the test files."""
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -10,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import runtime
 from runtime.backends import Backend
 
 NOBODY = 65534
+#: The model shipped with the package (``from conftest import SHIPPED``): read it, never change it.
+SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 
 
 class FakeBackend(Backend):
@@ -43,6 +48,65 @@ class FakeBackend(Backend):
         if self.distort is not None:
             logits = self.distort(logits, counts).astype(np.float32)
         return logits
+
+
+# --- copies of the shipped model to damage ----------------------------------------------------
+
+def copy_model(target) -> Path:
+    """A copy of the shipped model at ``target`` (a new directory; its parents are made)."""
+    shutil.copytree(SHIPPED, target)
+    return Path(target)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    """``tmp_path / "model"``: a copy of the shipped model, for a test to change."""
+    return copy_model(tmp_path / "model")
+
+
+def edit_manifest(directory, change) -> None:
+    """Call ``change(manifest)`` on the parsed manifest.json of ``directory``, write it back."""
+    path = Path(directory) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def relist(directory, name: str) -> None:
+    """Record file ``name``'s current sha256 and size wherever the manifest of ``directory``
+    lists it: a file rewritten so, has only its content wrong, not its checksum."""
+    content = (Path(directory) / name).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("file") == name:
+                node["sha256"], node["size_bytes"] = digest, len(content)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    edit_manifest(directory, visit)
+
+
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint (negative numbers as their 64-bit two's complement), for
+    the tests that write ONNX files byte by byte."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def verify_cli(*args):
+    """``python -m runtime.verify ARGS`` in a child process, away from any ./artifacts (text)."""
+    return subprocess.run([sys.executable, "-m", "runtime.verify", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd="/")
 
 
 @pytest.fixture

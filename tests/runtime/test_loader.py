@@ -1,12 +1,9 @@
 """runtime.loader's graph choice: auto runs the folded file only where the manifest has it and
 records it proved; --graph / load(graph=...) picks one; a graph the model lacks is refused."""
 
-import json
 import pickle
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,25 +11,11 @@ import pytest
 import runtime
 from runtime.loader import pick_graph
 from runtime.manifest import read_manifest
+from conftest import SHIPPED, edit_manifest
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 BACKENDS = ["tflite", "onnx"]
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def edit_manifest(directory, change):
-    path = directory / "manifest.json"
-    manifest = json.loads(path.read_text())
-    change(manifest)
-    path.write_text(json.dumps(manifest))
 
 
 def without_folded(manifest):
