@@ -109,6 +109,74 @@ def verify_cli(*args):
                           text=True, timeout=120, cwd="/")
 
 
+# --- the command line in this process, on a fake model ------------------------------------------
+
+@pytest.fixture
+def predict_fake(monkeypatch, capfdbinary):
+    """``run(args, stdin=b"", cwd=None) -> (status, stdout bytes, stderr text)``: the command
+    line ``python -m runtime.predict ARGS``, run here by ``runtime.predict.main``, with the
+    model a ``FakeBackend`` (exact counts, no file opened, whatever ``--model``, ``--backend``,
+    ``--precision`` or ``--graph`` say). ``run.loads`` lists what each ``runtime.load`` was
+    asked for; outside ``run``, ``runtime.load`` is the real one.
+
+    ``stdin``: bytes, given through a pipe (as ``subprocess.run(input=...)``), or a path,
+    opened as standard input itself (``< FILE``). ``cwd``: the working directory of the run.
+    Standard output and error are read from descriptors 1 and 2; the status is what
+    ``main`` returns, or the code of its SystemExit (``--help``).
+
+    For what needs a process of its own (signals, closed or redirected descriptors, a
+    terminal, memory, imports), and to prove the shipped model, run the real command.
+    """
+    import threading
+
+    import runtime.predict
+
+    real_load = runtime.load
+    loads = []
+
+    def load(model=None, backend="auto", **options):
+        loads.append({"model": model, "backend": backend, **options})
+        return real_load(FakeBackend(), batch_size=options.get("batch_size"), threads=options.get("threads"))
+
+    def run(args, stdin=b"", cwd=None):
+        feeder = None
+        if isinstance(stdin, (bytes, bytearray)):
+            read_end, write_end = os.pipe()
+            feeder = threading.Thread(target=_feed, args=(write_end, bytes(stdin)), daemon=True)
+            feeder.start()
+            stream = open(read_end, "r")
+        else:
+            stream = open(stdin, "r")
+        capfdbinary.readouterr()
+        try:
+            with monkeypatch.context() as patch:
+                patch.setattr(runtime, "load", load)
+                patch.setattr(sys, "stdin", stream)
+                if cwd is not None:
+                    patch.chdir(cwd)
+                try:
+                    status = runtime.predict.main([str(arg) for arg in args])
+                except SystemExit as exc:
+                    status = exc.code
+        finally:
+            stream.close()  # a writer still blocked gets EPIPE
+            if feeder is not None:
+                feeder.join(timeout=60)
+        out, err = capfdbinary.readouterr()
+        return status, out, err.decode("utf-8", "replace")
+
+    run.loads = loads
+    return run
+
+
+def _feed(fd: int, data: bytes) -> None:
+    try:
+        with open(fd, "wb") as pipe:
+            pipe.write(data)
+    except BrokenPipeError:  # the command stopped reading: as a shell's writer would be told
+        pass
+
+
 @pytest.fixture
 def unprivileged():
     """``(prefix, directory)``: a command prefixed with ``prefix`` runs as a user without
