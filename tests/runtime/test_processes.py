@@ -65,10 +65,20 @@ def test_a_predictor_works_in_the_child_of_a_fork(backend):
 
 
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-def test_a_pickled_predictor_loads_its_model_again(backend):
+def test_a_pickled_predictor_loads_its_model_again(backend, monkeypatch):
+    import runtime.backends
+
     predictor = runtime.load(SHIPPED, backend=backend, batch_size=64, threads=3, num_threads=2)
-    copy = pickle.loads(pickle.dumps(predictor))
-    assert copy is not predictor and copy.backend is not predictor.backend
+    state = pickle.dumps(predictor)
+    opened, open_backend = [], runtime.backends.open_backend
+
+    def recording(name, path, **options):
+        opened.append((name, str(path)))
+        return open_backend(name, path, **options)
+
+    monkeypatch.setattr(runtime.backends, "open_backend", recording)
+    copy = pickle.loads(state)
+    assert opened == [(backend, predictor.backend.path)]  # its file opened again, not shared
     assert (copy.backend.name, copy.batch_size, copy.threads, copy.backend.num_threads) == (
         backend, 64, 3, 2)
     assert copy.manifest.path == predictor.manifest.path.resolve()
