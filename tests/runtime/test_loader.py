@@ -76,11 +76,12 @@ def test_graph_folded_on_a_model_without_one_is_a_model_error_saying_what_it_has
     assert "has no folded float32" in err and "Traceback" not in err
 
 
-def test_an_unknown_graph_is_a_usage_error():
+def test_an_unknown_graph_is_a_usage_error(predict_fake):
     with pytest.raises(runtime.UsageError, match="unknown graph 'unrolled'"):
         runtime.load(SHIPPED, graph="unrolled")
-    done = predict_cli("--graph", "unrolled")
-    assert done.returncode == 2 and done.stderr.decode().count("\n") == 1
+    status, _, err = predict_fake(["--graph", "unrolled"], stdin=b"0110\n")
+    assert status == 2 and err.count("\n") == 1 and "argument --graph: invalid choice: 'unrolled'" in err
+    assert predict_fake.loads == []  # refused before any model is looked for
 
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
