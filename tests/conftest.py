@@ -72,6 +72,28 @@ def edit_manifest(directory, change) -> None:
     path.write_text(json.dumps(manifest))
 
 
+DAMAGES = ["flip", "truncate", "append", "delete"]
+
+
+def damage(path, how: str) -> None:
+    """Damage file ``path`` one of the ``DAMAGES`` ways: a bit flipped in its middle, cut to
+    half its length, a byte appended, or deleted."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x01
+    elif how == "truncate":
+        del data[len(data) // 2:]
+    elif how == "append":
+        data += b"\0"
+    elif how == "delete":
+        path.unlink()
+        return
+    else:
+        raise ValueError(f"no damage called {how!r}")
+    path.write_bytes(bytes(data))
+
+
 def relist(directory, name: str) -> None:
     """Record file ``name``'s current sha256 and size wherever the manifest of ``directory``
     lists it: a file rewritten so, has only its content wrong, not its checksum."""

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHIPPED, copy_model
+from conftest import SHIPPED, copy_model, damage
 
 pytestmark = pytest.mark.runtime
 
@@ -244,16 +244,10 @@ def test_help_documents_exit_codes_and_padding(predict_fake):
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_model_exit_1(model_dir, backend, damage, graph):
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_damaged_model_exit_1(model_dir, backend, how, graph):
     name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
-    path = model_dir / name
-    data = bytearray(path.read_bytes())
-    if damage == "flip":
-        data[len(data) // 3] ^= 0x80
-    else:
-        del data[len(data) // 2:]
-    path.write_bytes(bytes(data))
+    damage(model_dir / name, how)
     status, out, err = run(["--model", model_dir, "--backend", backend, "--graph", graph], stdin=b"0110\n")
     assert (status, out) == (1, b"")
     assert name in err and "manifest" in err

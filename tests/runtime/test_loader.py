@@ -11,7 +11,7 @@ import pytest
 import runtime
 from runtime.loader import pick_graph
 from runtime.manifest import read_manifest
-from conftest import SHIPPED, edit_manifest
+from conftest import SHIPPED, damage, edit_manifest
 
 pytestmark = pytest.mark.runtime
 
@@ -108,8 +108,7 @@ def test_a_folded_section_of_the_wrong_shape_is_a_bad_manifest(model_dir):
 
 
 def test_a_damaged_folded_file_is_refused_and_the_recurrent_one_still_runs(model_dir):
-    path = model_dir / "model.folded.onnx"
-    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    damage(model_dir / "model.folded.onnx", "flip")
     with pytest.raises(runtime.ModelError, match="model.folded.onnx: sha256 is"):
         runtime.load(model_dir, "onnx")
     assert runtime.load(model_dir, "onnx", graph="recurrent").predict(["111"]).counts.tolist() == [3]

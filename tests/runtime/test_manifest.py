@@ -9,7 +9,7 @@ import pytest
 import runtime
 from runtime.loader import find_manifest, verify_artifact
 from runtime.manifest import read_manifest
-from conftest import SHIPPED, copy_model, edit_manifest, relist
+from conftest import DAMAGES, SHIPPED, copy_model, damage, edit_manifest, relist
 
 pytestmark = pytest.mark.runtime
 
@@ -50,20 +50,10 @@ def test_load_from_a_copy(model_dir):
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-@pytest.mark.parametrize("damage", ["flip", "truncate", "append", "delete"])
-def test_damaged_artifact_is_refused(model_dir, backend, damage, graph):
+@pytest.mark.parametrize("how", DAMAGES)
+def test_damaged_artifact_is_refused(model_dir, backend, how, graph):
     name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
-    path = model_dir / name
-    data = bytearray(path.read_bytes())
-    if damage == "flip":
-        data[len(data) // 2] ^= 0x01
-        path.write_bytes(bytes(data))
-    elif damage == "truncate":
-        path.write_bytes(bytes(data[: len(data) // 2]))
-    elif damage == "append":
-        path.write_bytes(bytes(data) + b"\0")
-    else:
-        path.unlink()
+    damage(model_dir / name, how)
     with pytest.raises(runtime.ModelError) as caught:
         runtime.load(model_dir, backend=backend, graph=graph)
     assert name in str(caught.value)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import runtime
-from conftest import SHIPPED, edit_manifest
+from conftest import SHIPPED, damage, edit_manifest
 
 pytestmark = pytest.mark.runtime
 
@@ -62,10 +62,7 @@ def test_a_precision_the_model_lacks_lists_what_it_has():
 
 
 def test_a_damaged_variant_is_refused_and_float32_still_loads(model_dir):
-    path = model_dir / shipped_variants()["int8"]["onnx"]["file"]
-    content = bytearray(path.read_bytes())
-    content[-100] ^= 0xFF
-    path.write_bytes(bytes(content))
+    damage(model_dir / shipped_variants()["int8"]["onnx"]["file"], "flip")
     with pytest.raises(runtime.ModelError, match="sha256"):
         runtime.load(model_dir, "onnx", precision="int8")
     assert runtime.load(model_dir, "onnx").predict(["11"]).counts.tolist() == [2]

@@ -10,7 +10,7 @@ import pytest
 
 import runtime
 from runtime.verify import verify_model
-from conftest import SHIPPED, edit_manifest, relist, verify_cli
+from conftest import SHIPPED, damage, edit_manifest, relist, verify_cli
 
 pytestmark = pytest.mark.runtime
 
@@ -90,10 +90,7 @@ def test_golden_counts_that_are_not_the_bits_counts_are_damage(model_dir):
 
 
 def test_a_damaged_or_missing_golden_set_is_one_line(model_dir):
-    golden = model_dir / "golden.npz"
-    content = bytearray(golden.read_bytes())
-    content[len(content) // 2] ^= 0xFF
-    golden.write_bytes(bytes(content))
+    damage(model_dir / "golden.npz", "flip")
     done = verify_cli("--model", str(model_dir))
     assert done.returncode == 1 and "sha256" in done.stderr and done.stderr.count("\n") == 1
     edit_manifest(model_dir, lambda manifest: manifest.pop("golden"))
