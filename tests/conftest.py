@@ -1,5 +1,7 @@
 """Fixtures shared by the test files."""
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -10,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import runtime
 from runtime.backends import Backend
 
 NOBODY = 65534
+#: The model shipped with the package (``from conftest import SHIPPED``): read it, never change it.
+SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 
 
 class FakeBackend(Backend):
@@ -43,6 +48,155 @@ class FakeBackend(Backend):
         if self.distort is not None:
             logits = self.distort(logits, counts).astype(np.float32)
         return logits
+
+
+# --- copies of the shipped model to damage ----------------------------------------------------
+
+def copy_model(target) -> Path:
+    """A copy of the shipped model at ``target`` (a new directory; its parents are made)."""
+    shutil.copytree(SHIPPED, target)
+    return Path(target)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    """``tmp_path / "model"``: a copy of the shipped model, for a test to change."""
+    return copy_model(tmp_path / "model")
+
+
+def edit_manifest(directory, change) -> None:
+    """Call ``change(manifest)`` on the parsed manifest.json of ``directory``, write it back."""
+    path = Path(directory) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+DAMAGES = ["flip", "truncate", "append", "delete"]
+
+
+def damage(path, how: str) -> None:
+    """Damage file ``path`` one of the ``DAMAGES`` ways: a bit flipped in its middle, cut to
+    half its length, a byte appended, or deleted."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x01
+    elif how == "truncate":
+        del data[len(data) // 2:]
+    elif how == "append":
+        data += b"\0"
+    elif how == "delete":
+        path.unlink()
+        return
+    else:
+        raise ValueError(f"no damage called {how!r}")
+    path.write_bytes(bytes(data))
+
+
+def relist(directory, name: str) -> None:
+    """Record file ``name``'s current sha256 and size wherever the manifest of ``directory``
+    lists it: a file rewritten so, has only its content wrong, not its checksum."""
+    content = (Path(directory) / name).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("file") == name:
+                node["sha256"], node["size_bytes"] = digest, len(content)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    edit_manifest(directory, visit)
+
+
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint (negative numbers as their 64-bit two's complement), for
+    the tests that write ONNX files byte by byte."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def verify_cli(*args):
+    """``python -m runtime.verify ARGS`` in a child process, away from any ./artifacts (text)."""
+    return subprocess.run([sys.executable, "-m", "runtime.verify", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd="/")
+
+
+# --- the command line in this process, on a fake model ------------------------------------------
+
+@pytest.fixture
+def predict_fake(monkeypatch, capfdbinary):
+    """``run(args, stdin=b"", cwd=None) -> (status, stdout bytes, stderr text)``: the command
+    line ``python -m runtime.predict ARGS``, run here by ``runtime.predict.main``, with the
+    model a ``FakeBackend`` (exact counts, no file opened, whatever ``--model``, ``--backend``,
+    ``--precision`` or ``--graph`` say). ``run.loads`` lists what each ``runtime.load`` was
+    asked for; outside ``run``, ``runtime.load`` is the real one.
+
+    ``stdin``: bytes, given through a pipe (as ``subprocess.run(input=...)``), or a path,
+    opened as standard input itself (``< FILE``). ``cwd``: the working directory of the run.
+    Standard output and error are read from descriptors 1 and 2; the status is what
+    ``main`` returns, or the code of its SystemExit (``--help``).
+
+    For what needs a process of its own (signals, closed or redirected descriptors, a
+    terminal, memory, imports), and to prove the shipped model, run the real command.
+    """
+    import threading
+
+    import runtime.predict
+
+    real_load = runtime.load
+    loads = []
+
+    def load(model=None, backend="auto", **options):
+        loads.append({"model": model, "backend": backend, **options})
+        return real_load(FakeBackend(), batch_size=options.get("batch_size"), threads=options.get("threads"))
+
+    def run(args, stdin=b"", cwd=None):
+        feeder = None
+        if isinstance(stdin, (bytes, bytearray)):
+            read_end, write_end = os.pipe()
+            feeder = threading.Thread(target=_feed, args=(write_end, bytes(stdin)), daemon=True)
+            feeder.start()
+            stream = open(read_end, "r")
+        else:
+            stream = open(stdin, "r")
+        capfdbinary.readouterr()
+        try:
+            with monkeypatch.context() as patch:
+                patch.setattr(runtime, "load", load)
+                patch.setattr(sys, "stdin", stream)
+                if cwd is not None:
+                    patch.chdir(cwd)
+                try:
+                    status = runtime.predict.main([str(arg) for arg in args])
+                except SystemExit as exc:
+                    status = exc.code
+        finally:
+            stream.close()  # a writer still blocked gets EPIPE
+            if feeder is not None:
+                feeder.join(timeout=60)
+        out, err = capfdbinary.readouterr()
+        return status, out, err.decode("utf-8", "replace")
+
+    run.loads = loads
+    return run
+
+
+def _feed(fd: int, data: bytes) -> None:
+    try:
+        with open(fd, "wb") as pipe:
+            pipe.write(data)
+    except BrokenPipeError:  # the command stopped reading: as a shell's writer would be told
+        pass
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_error_tree():
 def test_load_defaults_to_the_shipped_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./artifacts here
     predictor = runtime.load()
-    assert isinstance(predictor, runtime.Predictor)
+    assert predictor.predict(["0110", "1" * 50]).counts.tolist() == [2, 50]
     assert predictor.backend.name == AUTO_PREFERENCE[0]
     assert predictor.manifest.directory == Path(runtime.__file__).resolve().parent / "model"
     assert predictor.n_bits == 50

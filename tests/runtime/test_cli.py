@@ -1,29 +1,28 @@
-"""End-to-end runs of ``python -m runtime.predict`` in subprocesses.
+"""``python -m runtime.predict``: parsing, formats, messages and exit statuses in this process
+on the fake model (``predict_fake``: its counts are exact, so the output is the truth), and
+end to end in subprocesses where the shipped model, a model file or the process itself is
+what is tested (each backend, damaged models, signals, pipes, descriptors, memory).
 
-The exact-count assertions need an accurate model in runtime/model/ (the trained default).
+The exact-count assertions of the subprocess runs need an accurate model in runtime/model/
+(the trained default).
 """
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import runtime
+from conftest import SHIPPED, copy_model, damage
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
-
 
 def run(args, stdin=b"", cwd=None, **kwargs):
-    """Run the command line; returns (status, stdout bytes, stderr text)."""
+    """Run the command line in a child process; returns (status, stdout bytes, stderr text)."""
     done = subprocess.run([sys.executable, "-m", "runtime.predict", *map(str, args)], input=stdin,
                           capture_output=True, timeout=120, cwd=cwd, **kwargs)
     return done.returncode, done.stdout, done.stderr.decode("utf-8", "replace")
@@ -99,50 +98,51 @@ def test_short_and_long_lines(tmp_path):
 
 @pytest.mark.parametrize("args", [["--threads", "1"], ["--threads", "3", "--batch-size", "100"],
                                   ["--backend", "onnx", "--threads", "2"]])
-def test_threads_give_the_same_output(random50, args):
+def test_threads_give_the_same_output(predict_fake, random50, args):
     path, counts = random50
-    status, out, err = run([path, *args])
+    status, out, err = predict_fake([path, *args])
     assert (status, err) == (0, "")
     assert out == text_output(counts)
+    assert predict_fake.loads[-1]["threads"] == int(args[args.index("--threads") + 1])
 
 
-def test_parallel_run_over_many_blocks_keeps_order(tmp_path):
+def test_parallel_run_over_many_blocks_keeps_order(predict_fake, tmp_path):
     """Several read blocks, each spread over threads: every line in its place."""
     rng = np.random.default_rng(12)
     bits = rng.integers(0, 2, (150000, 50)).astype(np.uint8)
     lines = to_lines(bits) + [b"1" * 7, b"0110"]
     path = write_lines(tmp_path / "many.txt", lines)
-    status, out, err = run([path, "--threads", "4", "--format", "csv"])
+    status, out, err = predict_fake([path, "--threads", "4", "--format", "csv"])
     assert (status, err) == (0, "")
     rows = out.decode().splitlines()
     counts = bits.sum(axis=1).tolist() + [7, 2]
     assert rows[1:] == [f"{i},{c},{c % 2}" for i, c in enumerate(counts, start=1)]
 
 
-def test_stdin_and_dash(random50):
+def test_stdin_and_dash(predict_fake, random50):
     path, counts = random50
     data = path.read_bytes()
     for args in ([], ["-"]):
-        status, out, err = run(args, stdin=data)
+        status, out, err = predict_fake(args, stdin=data)
         assert (status, err) == (0, "")
         assert out == text_output(counts)
 
 
-def test_formats(tmp_path):
+def test_formats(predict_fake, tmp_path):
     lines = [b"0110", b"1" * 50, b"1"]
     path = write_lines(tmp_path / "in.txt", lines)
-    assert run([path, "--format", "text"])[1] == b"2\t0\n50\t0\n1\t1\n"
-    assert run([path, "--format", "csv"])[1] == b"line,count,parity\n1,2,0\n2,50,0\n3,1,1\n"
-    status, out, _ = run([path, "--format", "jsonl"])
+    assert predict_fake([path, "--format", "text"])[1] == b"2\t0\n50\t0\n1\t1\n"
+    assert predict_fake([path, "--format", "csv"])[1] == b"line,count,parity\n1,2,0\n2,50,0\n3,1,1\n"
+    status, out, _ = predict_fake([path, "--format", "jsonl"])
     assert status == 0
     assert [json.loads(line) for line in out.splitlines()] == [
         {"line": 1, "count": 2, "parity": 0}, {"line": 2, "count": 50, "parity": 0},
         {"line": 3, "count": 1, "parity": 1}]
 
 
-def test_csv_line_numbers_span_batches(random50):
+def test_csv_line_numbers_span_batches(predict_fake, random50):
     path, counts = random50
-    status, out, err = run([path, "--format", "csv"])
+    status, out, err = predict_fake([path, "--format", "csv"])
     assert (status, err) == (0, "")
     rows = out.decode().splitlines()
     assert rows[0] == "line,count,parity"
@@ -155,20 +155,20 @@ def test_csv_line_numbers_span_batches(random50):
     b"\xef\xbb\xbf0110\n11111\n1\n",       # byte-order mark
     b"\xef\xbb\xbf0110\r\n11111\r\n1",     # all three
 ])
-def test_line_ends_and_bom(tmp_path, data):
+def test_line_ends_and_bom(predict_fake, tmp_path, data):
     path = tmp_path / "in.txt"
     path.write_bytes(data)
-    assert run([path]) == (0, b"2\t0\n5\t1\n1\t1\n", "")
-    assert run([], stdin=data) == (0, b"2\t0\n5\t1\n1\t1\n", "")
+    assert predict_fake([path]) == (0, b"2\t0\n5\t1\n1\t1\n", "")
+    assert predict_fake([], stdin=data) == (0, b"2\t0\n5\t1\n1\t1\n", "")
 
 
-def test_empty_file(tmp_path):
+def test_empty_file(predict_fake, tmp_path):
     path = tmp_path / "empty.txt"
     path.write_bytes(b"")
-    assert run([path]) == (0, b"", "")
-    assert run([path, "--format", "csv"]) == (0, b"line,count,parity\n", "")
+    assert predict_fake([path]) == (0, b"", "")
+    assert predict_fake([path, "--format", "csv"]) == (0, b"line,count,parity\n", "")
     path.write_bytes(b"\xef\xbb\xbf")
-    assert run([path]) == (0, b"", "")
+    assert predict_fake([path]) == (0, b"", "")
 
 
 @pytest.mark.parametrize("data, message", [
@@ -187,30 +187,30 @@ def test_empty_file(tmp_path):
     (b"0\xef\xbb\xbf1\n", "{f}:1:2: invalid character '\\ufeff' (U+FEFF); expected 0 or 1"),
     (b"2\n", "{f}:1:1: invalid character '2' (U+0032); expected 0 or 1"),
 ])
-def test_bad_input_is_one_line_and_status_1(tmp_path, data, message):
+def test_bad_input_is_one_line_and_status_1(predict_fake, tmp_path, data, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(data)
-    status, out, err = run([path])
+    status, out, err = predict_fake([path])
     assert status == 1
     assert err == message.format(f=path) + "\n"
     assert "Traceback" not in err
-    status, out, err = run([], stdin=data)
+    status, out, err = predict_fake([], stdin=data)
     assert (status, err) == (1, message.format(f="<stdin>") + "\n")
 
 
-def test_lines_before_a_bad_one_are_written(tmp_path):
+def test_lines_before_a_bad_one_are_written(predict_fake, tmp_path):
     lines = [b"1" * 50] * 70000 + [b"10"] * 5 + [b"1x"]
     path = write_lines(tmp_path / "late.txt", lines)
-    status, out, err = run([path])
+    status, out, err = predict_fake([path])
     assert (status, err) == (1, f"{path}:70006:2: invalid character 'x' (U+0078); expected 0 or 1\n")
     assert out == text_output([50] * 70000 + [1] * 5)
 
 
-def test_bad_line_far_into_a_large_file(tmp_path):
+def test_bad_line_far_into_a_large_file(predict_fake, tmp_path):
     lines = [b"01" * 25] * 200000
     lines[150001] = b"0" * 49 + b"a"
     path = write_lines(tmp_path / "big.txt", lines)
-    status, _, err = run([path])
+    status, _, err = predict_fake([path])
     assert (status, err) == (1, f"{path}:150002:50: invalid character 'a' (U+0061); expected 0 or 1\n")
 
 
@@ -226,15 +226,15 @@ def test_bad_line_far_into_a_large_file(tmp_path):
     (["a", "b"], "unrecognized arguments: b"),
     (["-", "--output", "no/such/dir/out.txt"], "cannot write no/such/dir/out.txt"),
 ])
-def test_usage_and_file_errors_exit_2(tmp_path, args, fragment):
-    status, out, err = run(args, cwd=tmp_path)
+def test_usage_and_file_errors_exit_2(predict_fake, tmp_path, args, fragment):
+    status, out, err = predict_fake(args, cwd=tmp_path)
     assert status == 2
     assert fragment in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_help_documents_exit_codes_and_padding():
-    status, out, err = run(["--help"])
+def test_help_documents_exit_codes_and_padding(predict_fake):
+    status, out, err = predict_fake(["--help"])
     text = out.decode()
     assert status == 0
     for fragment in ("exit status", "130", "left-padded", "--model", "--backend", "--batch-size",
@@ -244,19 +244,11 @@ def test_help_documents_exit_codes_and_padding():
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_damaged_model_exit_1(tmp_path, backend, damage, graph):
-    model = tmp_path / "model"
-    shutil.copytree(SHIPPED, model)
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_damaged_model_exit_1(model_dir, backend, how, graph):
     name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
-    path = model / name
-    data = bytearray(path.read_bytes())
-    if damage == "flip":
-        data[len(data) // 3] ^= 0x80
-    else:
-        del data[len(data) // 2:]
-    path.write_bytes(bytes(data))
-    status, out, err = run(["--model", model, "--backend", backend, "--graph", graph], stdin=b"0110\n")
+    damage(model_dir / name, how)
+    status, out, err = run(["--model", model_dir, "--backend", backend, "--graph", graph], stdin=b"0110\n")
     assert (status, out) == (1, b"")
     assert name in err and "manifest" in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -268,7 +260,7 @@ def test_missing_model_exit_1(tmp_path):
 
 
 def test_artifacts_dir_in_cwd_is_used(tmp_path):
-    shutil.copytree(SHIPPED, tmp_path / "artifacts")
+    copy_model(tmp_path / "artifacts")
     (tmp_path / "artifacts" / "model.folded.tflite").write_bytes(b"damaged")  # the file auto runs
     status, _, err = run([], stdin=b"01\n", cwd=tmp_path)
     assert status == 1 and "artifacts" in err  # it was ./artifacts that got checked
@@ -303,22 +295,22 @@ def test_auto_falls_back_to_the_installed_backend():
     assert (done.returncode, done.stdout, done.stderr) == (0, b"2\t0\n3\t1\n", b"")
 
 
-def test_output_file_is_written_atomically(tmp_path, random50):
+def test_output_file_is_written_atomically(predict_fake, tmp_path, random50):
     path, counts = random50
     out = tmp_path / "out.txt"
-    assert run([path, "--output", out])[0] == 0
+    assert predict_fake([path, "--output", out])[0] == 0
     assert out.read_bytes() == text_output(counts)
     assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
     # A failing run leaves the previous file untouched and no temporary file behind.
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"1" * 50 + b"\n" + b"12\n")
-    status, _, err = run([bad, "-o", out])
+    status, _, err = predict_fake([bad, "-o", out])
     assert status == 1 and err.startswith(f"{bad}:2:2:")
     assert out.read_bytes() == text_output(counts)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "out.txt"]
 
 
-def test_output_to_a_fifo_or_through_a_link(tmp_path):
+def test_output_to_a_fifo_or_through_a_link(predict_fake, tmp_path):
     """Only regular files are replaced; a FIFO (like /dev/null, a device) is written in place."""
     import threading
 
@@ -327,7 +319,7 @@ def test_output_to_a_fifo_or_through_a_link(tmp_path):
     received = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
     reader.start()
-    status, _, err = run(["-o", fifo], stdin=b"0110\n")
+    status, _, err = predict_fake(["-o", fifo], stdin=b"0110\n")
     reader.join(timeout=60)
     assert (status, err, received) == (0, "", [b"2\t0\n"])
     assert fifo.is_fifo()
@@ -335,7 +327,7 @@ def test_output_to_a_fifo_or_through_a_link(tmp_path):
     target.write_bytes(b"old\n")
     link = tmp_path / "link.txt"
     link.symlink_to(target)
-    assert run(["-o", link], stdin=b"1\n")[0] == 0
+    assert predict_fake(["-o", link], stdin=b"1\n")[0] == 0
     assert link.is_symlink() and target.read_bytes() == b"1\t1\n"
 
 
@@ -437,9 +429,9 @@ def test_progress_on_a_terminal(tmp_path):
     assert shown.endswith(b"\r\x1b[K")  # cleared at the end
 
 
-def test_no_progress_when_stderr_is_not_a_terminal(random50):
+def test_no_progress_when_stderr_is_not_a_terminal(predict_fake, random50):
     path, _ = random50
-    assert run([path])[2] == ""
+    assert predict_fake([path])[2] == ""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")

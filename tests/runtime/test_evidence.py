@@ -1,11 +1,7 @@
 """runtime.evidence and verify --prove: every float32 file's proof re-derived from the bytes
 that were checked, and held against the one the manifest records."""
 
-import hashlib
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +10,12 @@ import pytest
 import runtime
 from runtime.verify import verify_model
 from runtime.weights import read_weights
+from conftest import SHIPPED, edit_manifest, relist, verify_cli
 from test_weights import folded_onnx  # the byte-by-byte ONNX writer: no onnx package needed
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 FILES = [(backend, graph) for backend in ("tflite", "onnx") for graph in ("recurrent", "folded")]
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def verify_cli(*args):
-    return subprocess.run([sys.executable, "-m", "runtime.verify", *args], capture_output=True,
-                          text=True, timeout=120, cwd="/")
 
 
 def replace_folded_onnx(directory, change):
@@ -42,10 +26,7 @@ def replace_folded_onnx(directory, change):
     change(gains, base)
     path = directory / "model.folded.onnx"
     path.write_bytes(folded_onnx(gains, base))
-    manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["folded"]["artifacts"]["onnx"].update(
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size_bytes=path.stat().st_size)
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    relist(directory, path.name)
     return path
 
 
@@ -92,9 +73,10 @@ def test_a_folded_file_whose_weights_do_not_prove_fails(model_dir):
 
 
 def test_a_recorded_proof_that_differs_fails(model_dir):
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    manifest["exactness"]["proof"]["margin"] += 0.001
-    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    def change_margin(manifest):
+        manifest["exactness"]["proof"]["margin"] += 0.001
+
+    edit_manifest(model_dir, change_margin)
     result = verify_model(model_dir, "all", prove=True)
     assert [(c.graph, c.passed) for c in result.checks] == [
         ("recurrent", False), ("folded", True), ("recurrent", False), ("folded", True)]

@@ -1,12 +1,9 @@
 """runtime.loader's graph choice: auto runs the folded file only where the manifest has it and
 records it proved; --graph / load(graph=...) picks one; a graph the model lacks is refused."""
 
-import json
 import pickle
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,25 +11,11 @@ import pytest
 import runtime
 from runtime.loader import pick_graph
 from runtime.manifest import read_manifest
+from conftest import SHIPPED, damage, edit_manifest
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 BACKENDS = ["tflite", "onnx"]
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def edit_manifest(directory, change):
-    path = directory / "manifest.json"
-    manifest = json.loads(path.read_text())
-    change(manifest)
-    path.write_text(json.dumps(manifest))
 
 
 def without_folded(manifest):
@@ -93,11 +76,12 @@ def test_graph_folded_on_a_model_without_one_is_a_model_error_saying_what_it_has
     assert "has no folded float32" in err and "Traceback" not in err
 
 
-def test_an_unknown_graph_is_a_usage_error():
+def test_an_unknown_graph_is_a_usage_error(predict_fake):
     with pytest.raises(runtime.UsageError, match="unknown graph 'unrolled'"):
         runtime.load(SHIPPED, graph="unrolled")
-    done = predict_cli("--graph", "unrolled")
-    assert done.returncode == 2 and done.stderr.decode().count("\n") == 1
+    status, _, err = predict_fake(["--graph", "unrolled"], stdin=b"0110\n")
+    assert status == 2 and err.count("\n") == 1 and "argument --graph: invalid choice: 'unrolled'" in err
+    assert predict_fake.loads == []  # refused before any model is looked for
 
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
@@ -124,8 +108,7 @@ def test_a_folded_section_of_the_wrong_shape_is_a_bad_manifest(model_dir):
 
 
 def test_a_damaged_folded_file_is_refused_and_the_recurrent_one_still_runs(model_dir):
-    path = model_dir / "model.folded.onnx"
-    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    damage(model_dir / "model.folded.onnx", "flip")
     with pytest.raises(runtime.ModelError, match="model.folded.onnx: sha256 is"):
         runtime.load(model_dir, "onnx")
     assert runtime.load(model_dir, "onnx", graph="recurrent").predict(["111"]).counts.tolist() == [3]

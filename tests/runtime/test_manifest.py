@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,24 +9,9 @@ import pytest
 import runtime
 from runtime.loader import find_manifest, verify_artifact
 from runtime.manifest import read_manifest
+from conftest import DAMAGES, SHIPPED, copy_model, damage, edit_manifest, relist
 
 pytestmark = pytest.mark.runtime
-
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def edit_manifest(directory, change):
-    path = directory / "manifest.json"
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
 
 
 def test_shipped_manifest_is_complete():
@@ -41,7 +25,7 @@ def test_shipped_manifest_is_complete():
 def test_search_order(tmp_path, monkeypatch, model_dir):
     monkeypatch.chdir(tmp_path)
     assert find_manifest().resolve() == SHIPPED / "manifest.json"   # no ./artifacts yet
-    shutil.copytree(model_dir, tmp_path / "artifacts")
+    copy_model(tmp_path / "artifacts")
     assert find_manifest().resolve() == (tmp_path / "artifacts" / "manifest.json").resolve()
     assert find_manifest(model_dir) == model_dir / "manifest.json"
     assert find_manifest(model_dir / "manifest.json") == model_dir / "manifest.json"
@@ -66,20 +50,10 @@ def test_load_from_a_copy(model_dir):
 
 @pytest.mark.parametrize("graph", ["recurrent", "folded"])
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-@pytest.mark.parametrize("damage", ["flip", "truncate", "append", "delete"])
-def test_damaged_artifact_is_refused(model_dir, backend, damage, graph):
+@pytest.mark.parametrize("how", DAMAGES)
+def test_damaged_artifact_is_refused(model_dir, backend, how, graph):
     name = f"model.{backend}" if graph == "recurrent" else f"model.folded.{backend}"
-    path = model_dir / name
-    data = bytearray(path.read_bytes())
-    if damage == "flip":
-        data[len(data) // 2] ^= 0x01
-        path.write_bytes(bytes(data))
-    elif damage == "truncate":
-        path.write_bytes(bytes(data[: len(data) // 2]))
-    elif damage == "append":
-        path.write_bytes(bytes(data) + b"\0")
-    else:
-        path.unlink()
+    damage(model_dir / name, how)
     with pytest.raises(runtime.ModelError) as caught:
         runtime.load(model_dir, backend=backend, graph=graph)
     assert name in str(caught.value)
@@ -92,14 +66,11 @@ def test_damaged_artifact_is_refused(model_dir, backend, damage, graph):
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
 def test_a_flipped_byte_with_a_matching_checksum_never_gives_numbers(model_dir, backend):
     """Even a damaged file whose checksum was updated must fail loudly, not count wrong."""
-    import hashlib
-
     path = model_dir / f"model.{backend}"
     data = bytearray(path.read_bytes())
     data[:8] = b"\xde\xad\xbe\xef\xde\xad\xbe\xef"  # the header: no runtime accepts this
     path.write_bytes(bytes(data))
-    edit_manifest(model_dir, lambda m: m["artifacts"][backend].update(
-        sha256=hashlib.sha256(bytes(data)).hexdigest()))
+    relist(model_dir, path.name)
     with pytest.raises(runtime.ModelError):
         runtime.load(model_dir, backend=backend, graph="recurrent")
 
@@ -302,10 +273,10 @@ def test_an_unenterable_directory_is_a_model_error_not_a_traceback(unprivileged)
 
     prefix, home = unprivileged
     locked = home / "locked"
-    shutil.copytree(SHIPPED, locked / "model")
+    copy_model(locked / "model")
     locked.chmod(0o000)
     (home / "cwd").mkdir()
-    shutil.copytree(SHIPPED, home / "cwd" / "artifacts")
+    copy_model(home / "cwd" / "artifacts")
     (home / "cwd" / "artifacts").chmod(0o000)
     code = ("import sys, runtime\n"
             "try:\n    runtime.load(sys.argv[1] or None)\n"

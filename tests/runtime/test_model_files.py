@@ -4,7 +4,6 @@ Each test edits a copy of the shipped model and lists the edited file in the man
 its true sha256 and size, so only the rule under test can refuse it."""
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -16,41 +15,12 @@ import pytest
 
 import runtime
 from runtime.errors import ModelError
-from runtime.files import sha256
 from runtime.onnx_graph import _fields
+from conftest import SHIPPED, copy_model, relist, varint
 
 pytestmark = pytest.mark.runtime
 
-MODEL = Path(runtime.__file__).parent / "model"
 BITS = b"1111111\n"
-
-
-def copy_model(directory: Path) -> Path:
-    directory.mkdir()
-    for path in MODEL.iterdir():
-        if path.is_file():
-            (directory / path.name).write_bytes(path.read_bytes())
-    return directory
-
-
-def relist(directory: Path, name: str) -> None:
-    """Record ``name``'s current sha256 and size wherever the manifest lists it."""
-    manifest = directory / "manifest.json"
-    data = json.loads(manifest.read_text())
-    content = (directory / name).read_bytes()
-
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get("file") == name:
-                node["sha256"], node["size_bytes"] = sha256(content).hexdigest(), len(content)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(data)
-    manifest.write_text(json.dumps(data))
 
 
 def predict(*args, cwd, stdin=BITS):
@@ -61,24 +31,15 @@ def predict(*args, cwd, stdin=BITS):
 # ------------------------------------------------------------------ ONNX external data
 
 def _key(number: int, wire: int) -> bytes:
-    return _uvarint(number << 3 | wire)
+    return varint(number << 3 | wire)
 
 
 def _encode(number: int, wire: int, value) -> bytes:
     if wire == 0:
-        return _key(number, 0) + _uvarint(value)
+        return _key(number, 0) + varint(value)
     if wire == 2:
-        return _key(number, 2) + _uvarint(len(value)) + bytes(value)
+        return _key(number, 2) + varint(len(value)) + bytes(value)
     return _key(number, wire) + bytes(value)
-
-
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
 
 
 def externalize(onnx: bytes, where: str = "initializer") -> tuple[bytes, int]:
@@ -133,9 +94,9 @@ def test_onnx_external_data_is_refused_not_read_from_the_cwd(tmp_path):
 def test_onnx_reader_finds_external_data_anywhere():
     from runtime.onnx_graph import external_tensors
 
-    content, _ = externalize((MODEL / "model.onnx").read_bytes())
+    content, _ = externalize((SHIPPED / "model.onnx").read_bytes())
     assert len(external_tensors(content)) == 1
-    assert external_tensors((MODEL / "model.onnx").read_bytes()) == []
+    assert external_tensors((SHIPPED / "model.onnx").read_bytes()) == []
     # the same tensor inside a node's attribute of a function: still found
     tensor = next(v for n, _, v in _fields(memoryview(content)) if n == 7)
     tensor = next(v for n, _, v in _fields(tensor) if n == 5 and any(n2 == 13 for n2, _, _ in _fields(v)))

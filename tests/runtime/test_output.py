@@ -1,5 +1,7 @@
 """``--output`` onto anything a shell redirect could name: regular files (atomically, with
-their permissions respected), descriptors, devices, odd paths. Runs the real command."""
+their permissions respected), descriptors, devices, odd paths. Descriptors and other users
+need the real command in a process of its own; files and paths are run in this process on
+the fake model (``predict_fake``)."""
 
 import os
 import subprocess
@@ -67,29 +69,29 @@ def test_output_onto_a_closed_standard_output_is_an_error(data):
     assert done.stderr == b"runtime.predict: cannot write /dev/stdout: Bad file descriptor\n"
 
 
-def test_output_onto_dev_null(data):
-    assert predict(data, "-o", "/dev/null").returncode == 0
+def test_output_onto_dev_null(predict_fake, data):
+    assert predict_fake([data, "-o", "/dev/null"]) == (0, b"", "")
     assert Path("/dev/null").is_char_device()
 
 
 # --- regular files: what a redirect may write, kept as it was -----------------------------------
 
-def test_a_replaced_file_keeps_its_mode(tmp_path, data):
+def test_a_replaced_file_keeps_its_mode(predict_fake, tmp_path, data):
     out = tmp_path / "out.txt"
     out.write_bytes(b"old\n")
     out.chmod(0o640)
-    assert predict(data, "-o", out).returncode == 0
+    assert predict_fake([data, "-o", out])[0] == 0
     assert out.read_bytes() == RESULT
     assert out.stat().st_mode & 0o7777 == 0o640
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a file another user owns")
-def test_a_replaced_file_keeps_its_owner(tmp_path, data):
+def test_a_replaced_file_keeps_its_owner(predict_fake, tmp_path, data):
     out = tmp_path / "out.txt"
     out.write_bytes(b"old\n")
     os.chown(out, 65534, 65534)
     out.chmod(0o604)
-    assert predict(data, "-o", out).returncode == 0
+    assert predict_fake([data, "-o", out])[0] == 0
     st = out.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (65534, 65534, 0o604)
     assert out.read_bytes() == RESULT
@@ -161,18 +163,16 @@ def test_another_users_file_in_a_sticky_directory_is_refused_at_once(unprivilege
     ("in.txt/", "cannot write in.txt/: Not a directory"),
     (".", "cannot write .: Is a directory"),
 ])
-def test_odd_output_paths_are_refused(tmp_path, data, output, message):
+def test_odd_output_paths_are_refused(predict_fake, tmp_path, data, output, message):
     """``-o ''`` wrote to standard output; ``-o nodir/`` created a file named nodir."""
-    done = predict("in.txt", "-o", output, cwd=tmp_path)
-    assert (done.returncode, done.stdout) == (2, b"")
-    assert done.stderr.decode() == f"runtime.predict: {message}\n"
+    assert predict_fake(["in.txt", "-o", output], cwd=tmp_path) == (2, b"", f"runtime.predict: {message}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
 
 
 # --- the output must not be the input ------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["same name", "symbolic link", "hard link", "standard input"])
-def test_an_output_that_is_the_input_file_is_refused_before_any_work(tmp_path, data, how):
+def test_an_output_that_is_the_input_file_is_refused_before_any_work(predict_fake, tmp_path, data, how):
     output = {"same name": data, "symbolic link": tmp_path / "link.txt",
               "hard link": tmp_path / "hard.txt", "standard input": data}[how]
     if how == "symbolic link":
@@ -180,11 +180,9 @@ def test_an_output_that_is_the_input_file_is_refused_before_any_work(tmp_path, d
     elif how == "hard link":
         os.link(data, output)
     if how == "standard input":
-        with open(data, "rb") as stdin:
-            done = predict("-o", output, stdin=stdin, capture_output=True)
+        status, out, err = predict_fake(["-o", output], stdin=data)
     else:
-        done = predict(data, "-o", output)
-    assert done.returncode == 2 and done.stdout == b"", done
-    err = done.stderr.decode()
+        status, out, err = predict_fake([data, "-o", output])
+    assert (status, out) == (2, b""), err
     assert err.count("\n") == 1 and f"cannot write {output}: it is the input file" in err, err
     assert data.read_bytes() == b"0110\n111\n"

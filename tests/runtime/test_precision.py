@@ -3,19 +3,17 @@
 import importlib.util
 import json
 import pickle
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import runtime
+from conftest import SHIPPED, damage, edit_manifest
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 BACKENDS = ["tflite", "onnx"]
 # The legacy tflite-runtime 2.14 (the numpy < 2 install) predates the per-channel int8
 # FULLY_CONNECTED that the TFLite int8 variant uses: there it must say so, clearly.
@@ -63,26 +61,17 @@ def test_a_precision_the_model_lacks_lists_what_it_has():
         runtime.load(SHIPPED, precision=8)
 
 
-def test_a_damaged_variant_is_refused_and_float32_still_loads(tmp_path):
-    model = tmp_path / "model"
-    shutil.copytree(SHIPPED, model)
-    path = model / shipped_variants()["int8"]["onnx"]["file"]
-    content = bytearray(path.read_bytes())
-    content[-100] ^= 0xFF
-    path.write_bytes(bytes(content))
+def test_a_damaged_variant_is_refused_and_float32_still_loads(model_dir):
+    damage(model_dir / shipped_variants()["int8"]["onnx"]["file"], "flip")
     with pytest.raises(runtime.ModelError, match="sha256"):
-        runtime.load(model, "onnx", precision="int8")
-    assert runtime.load(model, "onnx").predict(["11"]).counts.tolist() == [2]
+        runtime.load(model_dir, "onnx", precision="int8")
+    assert runtime.load(model_dir, "onnx").predict(["11"]).counts.tolist() == [2]
 
 
-def test_a_manifest_with_an_unknown_variant_is_refused(tmp_path):
-    model = tmp_path / "model"
-    shutil.copytree(SHIPPED, model)
-    manifest = json.loads((model / "manifest.json").read_text())
-    manifest["variants"]["int4"] = manifest["variants"]["int8"]
-    (model / "manifest.json").write_text(json.dumps(manifest))
+def test_a_manifest_with_an_unknown_variant_is_refused(model_dir):
+    edit_manifest(model_dir, lambda m: m["variants"].update(int4=m["variants"]["int8"]))
     with pytest.raises(runtime.ModelError, match="variants.int4: unknown precision"):
-        runtime.load(model)
+        runtime.load(model_dir)
 
 
 def test_a_pickled_predictor_keeps_its_precision():

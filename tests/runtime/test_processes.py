@@ -5,16 +5,14 @@ import pickle
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import runtime
+from conftest import SHIPPED, copy_model, relist
 
 pytestmark = pytest.mark.runtime
-
-MODEL = Path(runtime.__file__).resolve().parent / "model"
 
 FORK = """
 import os, signal, sys, threading
@@ -67,10 +65,20 @@ def test_a_predictor_works_in_the_child_of_a_fork(backend):
 
 
 @pytest.mark.parametrize("backend", ["tflite", "onnx"])
-def test_a_pickled_predictor_loads_its_model_again(backend):
-    predictor = runtime.load(MODEL, backend=backend, batch_size=64, threads=3, num_threads=2)
-    copy = pickle.loads(pickle.dumps(predictor))
-    assert copy is not predictor and copy.backend is not predictor.backend
+def test_a_pickled_predictor_loads_its_model_again(backend, monkeypatch):
+    import runtime.backends
+
+    predictor = runtime.load(SHIPPED, backend=backend, batch_size=64, threads=3, num_threads=2)
+    state = pickle.dumps(predictor)
+    opened, open_backend = [], runtime.backends.open_backend
+
+    def recording(name, path, **options):
+        opened.append((name, str(path)))
+        return open_backend(name, path, **options)
+
+    monkeypatch.setattr(runtime.backends, "open_backend", recording)
+    copy = pickle.loads(state)
+    assert opened == [(backend, predictor.backend.path)]  # its file opened again, not shared
     assert (copy.backend.name, copy.batch_size, copy.threads, copy.backend.num_threads) == (
         backend, 64, 3, 2)
     assert copy.manifest.path == predictor.manifest.path.resolve()
@@ -79,14 +87,14 @@ def test_a_pickled_predictor_loads_its_model_again(backend):
 
 
 def test_default_settings_are_chosen_again_where_unpickled():
-    predictor = runtime.load(MODEL)
+    predictor = runtime.load(SHIPPED)
     state = pickle.dumps(predictor)
     assert pickle.loads(state).threads == predictor.threads  # same machine: same default
     assert pickle.loads(state)._requested == (None, None)
 
 
 def test_a_relative_model_path_survives_a_change_of_directory(tmp_path, monkeypatch):
-    shutil.copytree(MODEL, tmp_path / "m")
+    copy_model(tmp_path / "m")
     monkeypatch.chdir(tmp_path)
     state = pickle.dumps(runtime.load("m"))
     monkeypatch.chdir("/")
@@ -94,18 +102,12 @@ def test_a_relative_model_path_survives_a_change_of_directory(tmp_path, monkeypa
 
 
 def test_unpickling_refuses_a_model_that_changed(tmp_path):
-    model = tmp_path / "m"
-    shutil.copytree(MODEL, model)
+    model = copy_model(tmp_path / "m")
     state = pickle.dumps(runtime.load(model, backend="onnx", graph="recurrent"))
     # Replace the artifact by another valid one (its manifest updated to match): a different model.
-    import hashlib
-    import json
-
-    other = (MODEL / "model.onnx").read_bytes() + b"\n"  # trailing bytes: still loadable protobuf
+    other = (SHIPPED / "model.onnx").read_bytes() + b"\n"  # trailing bytes: still loadable protobuf
     (model / "model.onnx").write_bytes(other)
-    manifest = json.loads((model / "manifest.json").read_text())
-    manifest["artifacts"]["onnx"].update(sha256=hashlib.sha256(other).hexdigest(), size_bytes=len(other))
-    (model / "manifest.json").write_text(json.dumps(manifest))
+    relist(model, "model.onnx")
     with pytest.raises(runtime.ModelError, match="not the model this Predictor was pickled with"):
         pickle.loads(state)
     shutil.rmtree(model)
@@ -117,7 +119,7 @@ def test_bare_backends_refuse_pickling_clearly():
     from runtime.backends import open_backend
     from runtime.predictor import Predictor
 
-    backend = open_backend("onnx", MODEL / "model.onnx")
+    backend = open_backend("onnx", SHIPPED / "model.onnx")
     with pytest.raises(runtime.UsageError, match="cannot be pickled.*runtime.load"):
         pickle.dumps(Predictor(backend))
     with pytest.raises(runtime.UsageError, match="OnnxBackend cannot be pickled"):
@@ -131,7 +133,7 @@ def count_with(predictor, items):
 def test_a_predictor_goes_to_spawned_worker_processes():
     import multiprocessing
 
-    predictor = runtime.load(MODEL)
+    predictor = runtime.load(SHIPPED)
     jobs = [["1" * k, "0" * k] for k in (1, 50, 77)]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         got = pool.starmap(count_with, [(predictor, job) for job in jobs])

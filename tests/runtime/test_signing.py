@@ -12,6 +12,7 @@ import pytest
 
 import runtime
 from runtime.errors import ModelError, SignatureError
+from conftest import copy_model, edit_manifest, relist
 
 pytest.importorskip("model_signing", reason="needs the sign extra: pip install 'parity-edge[sign]'")
 
@@ -20,8 +21,6 @@ from export.signing import SIGNATURE_NAME, sign_directory  # noqa: E402
 from runtime.signing import signed_digests, signed_files, verify_signature  # noqa: E402
 
 pytestmark = pytest.mark.runtime
-
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 
 
 def _key_pair(directory: Path, name: str) -> tuple[Path, Path]:
@@ -55,11 +54,15 @@ def keys(tmp_path_factory):
 
 @pytest.fixture
 def signed(tmp_path, keys):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
+    target = copy_model(tmp_path / "model")
     (target / "model.keras").write_bytes(b"not published, not signed")
     sign_directory(target, _published(target), keys["ours"][0])
     return target
+
+
+def backdate(manifest):
+    """Another model's manifest: this one, said to be made in 2000."""
+    manifest["created"] = "2000-01-01T00:00:00Z"
 
 
 def _refused(directory, public, *words):
@@ -98,33 +101,25 @@ def test_another_key_is_refused(signed, keys):
 
 
 def test_signed_by_another_key_is_refused(tmp_path, keys):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
+    target = copy_model(tmp_path / "model")
     sign_directory(target, _published(target), keys["theirs"][0])
     _refused(target, keys["ours"][1], "signature check failed")
     verify_signature(target, keys["theirs"][1])
 
 
 def test_a_tampered_manifest_is_refused(signed, keys):
-    manifest = json.loads((signed / "manifest.json").read_text())
-    manifest["n_bits"] = 49
-    (signed / "manifest.json").write_text(json.dumps(manifest))
+    edit_manifest(signed, lambda manifest: manifest.update(n_bits=49))
     _refused(signed, keys["ours"][1], "manifest.json")
 
 
 def test_a_swapped_artifact_with_a_matching_manifest_entry_is_refused(signed, keys):
     """The manifest's hashes alone would accept this: the entry was rewritten to match."""
-    import hashlib
-
     from runtime.loader import verify_artifact
     from runtime.manifest import read_manifest  # the runtime's own check ...
 
     onnx = signed / "model.onnx"
     onnx.write_bytes(onnx.read_bytes() + b"\0")
-    manifest = json.loads((signed / "manifest.json").read_text())
-    manifest["artifacts"]["onnx"].update(sha256=hashlib.sha256(onnx.read_bytes()).hexdigest(),
-                                         size_bytes=onnx.stat().st_size)
-    (signed / "manifest.json").write_text(json.dumps(manifest))
+    relist(signed, onnx.name)
     verify_artifact(read_manifest(signed / "manifest.json"), "onnx")  # ... passes;
     _refused(signed, keys["ours"][1], "model.onnx")  # the signature does not
 
@@ -141,26 +136,21 @@ def test_a_missing_signed_file_is_refused(signed, keys):
 
 
 def test_the_signature_of_another_model_is_refused(signed, tmp_path, keys):
-    other = tmp_path / "other"
-    shutil.copytree(SHIPPED, other)
-    manifest = json.loads((other / "manifest.json").read_text())
-    manifest["created"] = "2000-01-01T00:00:00Z"
-    (other / "manifest.json").write_text(json.dumps(manifest))
+    other = copy_model(tmp_path / "other")
+    edit_manifest(other, backdate)
     sign_directory(other, _published(other), keys["ours"][0])
     shutil.copy(other / SIGNATURE_NAME, signed / SIGNATURE_NAME)
     _refused(signed, keys["ours"][1], "manifest.json")
 
 
 def test_a_signature_that_leaves_out_a_listed_file_is_refused(tmp_path, keys):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
+    target = copy_model(tmp_path / "model")
     sign_directory(target, [n for n in _published(target) if n != "model.onnx"], keys["ours"][0])
     _refused(target, keys["ours"][1], "does not cover model.onnx")
 
 
 def test_a_signature_that_leaves_out_a_folded_file_is_refused(tmp_path, keys):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
+    target = copy_model(tmp_path / "model")
     assert "model.folded.tflite" in _published(target)
     sign_directory(target, [n for n in _published(target) if n != "model.folded.tflite"], keys["ours"][0])
     _refused(target, keys["ours"][1], "does not cover model.folded.tflite")
@@ -173,8 +163,7 @@ def test_a_damaged_signature_and_a_missing_key_are_refused(signed, keys, tmp_pat
 
 
 def test_signing_with_a_missing_or_unusable_key_is_an_export_error(tmp_path, keys):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
+    target = copy_model(tmp_path / "model")
     with pytest.raises(ExportError, match="no such key"):
         sign_directory(target, _published(target), tmp_path / "absent.pem")
     with pytest.raises(ExportError, match="cannot sign"):
@@ -206,9 +195,7 @@ def test_load_and_verify_refuse_before_opening_a_file(signed, keys, damage, monk
     if damage == "unsigned":
         (signed / SIGNATURE_NAME).unlink()
     if damage == "tampered":
-        manifest = json.loads((signed / "manifest.json").read_text())
-        manifest["created"] = "2000-01-01T00:00:00Z"
-        (signed / "manifest.json").write_text(json.dumps(manifest))
+        edit_manifest(signed, backdate)
     import runtime.backends
 
     def never(*args, **kwargs):
@@ -226,9 +213,7 @@ def test_the_manifest_read_must_be_the_manifest_signed(signed, keys, monkeypatch
     on the old one) is refused by its digest."""
     import runtime.signing
 
-    manifest = json.loads((signed / "manifest.json").read_text())
-    manifest["created"] = "2000-01-01T00:00:00Z"
-    (signed / "manifest.json").write_text(json.dumps(manifest))
+    edit_manifest(signed, backdate)
     monkeypatch.setattr(runtime.signing, "verify_signature", lambda directory, key: set())
     with pytest.raises(SignatureError, match="not the manifest that was signed"):
         runtime.load(signed, trusted_key=keys["ours"][1])

@@ -1,11 +1,16 @@
 """The command line with its standard streams closed, odd arguments and paths it cannot look
-at: one line on standard error (when there is one), a documented status, no traceback."""
+at: one line on standard error (when there is one), a documented status, no traceback.
+
+Closed streams and models need the real command; arguments and messages are run in this
+process on the fake model (``predict_fake``)."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+
+from conftest import copy_model
 
 pytestmark = pytest.mark.runtime
 
@@ -81,17 +86,17 @@ def test_all_three_closed(tmp_path, data):
     ([""], "argument FILE: expected a path, got an empty one"),
     (["--model", ""], "argument --model: expected a path, got an empty one"),
 ])
-def test_numbers_in_ascii_digits_within_bounds(data, args, message):
+def test_numbers_in_ascii_digits_within_bounds(predict_fake, data, args, message):
     """``--batch-size \uff14`` (a full-width 4) was accepted."""
-    done = predict(*args, stdin=data.open("rb"))
-    assert (done.returncode, done.stdout) == (2, b"")
-    assert done.stderr.decode().startswith(f"runtime.predict: {message}")
-    assert done.stderr.count(b"\n") == 1
+    status, out, err = predict_fake(args, stdin=data)
+    assert (status, out) == (2, b"")
+    assert err.startswith(f"runtime.predict: {message}")
+    assert err.count("\n") == 1
 
 
-def test_bounds_are_accepted(data):
-    done = predict(data, "--threads", "256", "--batch-size", "16384")
-    assert (done.returncode, done.stdout, done.stderr) == (0, RESULT, b"")
+def test_bounds_are_accepted(predict_fake, data):
+    assert predict_fake([data, "--threads", "256", "--batch-size", "16384"]) == (0, RESULT, "")
+    assert (predict_fake.loads[-1]["threads"], predict_fake.loads[-1]["batch_size"]) == (256, 16384)
 
 
 # --- models that cannot be looked at ----------------------------------------------------------------
@@ -104,13 +109,9 @@ def test_a_model_name_too_long(data):
 
 
 def test_a_model_in_a_directory_the_user_cannot_enter(unprivileged, data):
-    import shutil
-
-    import runtime
-
     prefix, home = unprivileged
     (home / "in.txt").write_bytes(data.read_bytes())
-    shutil.copytree(os.path.join(os.path.dirname(runtime.__file__), "model"), home / "locked" / "m")
+    copy_model(home / "locked" / "m")
     (home / "locked").chmod(0o000)
     done = subprocess.run([*prefix, sys.executable, "-m", "runtime.predict", "in.txt", "--model",
                            "locked/m"], capture_output=True, timeout=120, cwd=home)
@@ -118,10 +119,10 @@ def test_a_model_in_a_directory_the_user_cannot_enter(unprivileged, data):
     assert done.stderr == b"runtime.predict: locked/m: cannot look for a model there: Permission denied\n"
 
 
-def test_control_characters_in_a_message_stay_on_one_line(tmp_path):
+def test_control_characters_in_a_message_stay_on_one_line(predict_fake, tmp_path):
     name = tmp_path / "two\nlines\r.txt"
     name.write_bytes(b"0x\n")
-    done = predict(name)
-    assert done.returncode == 1
+    status, _, err = predict_fake([name])
+    assert status == 1
     shown = str(name).replace("\n", "\\n").replace("\r", "\\r")
-    assert done.stderr.decode() == f"{shown}:1:2: invalid character 'x' (U+0078); expected 0 or 1\n"
+    assert err == f"{shown}:1:2: invalid character 'x' (U+0078); expected 0 or 1\n"

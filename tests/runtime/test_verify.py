@@ -3,35 +3,18 @@
 import importlib.util
 import io
 import json
-import shutil
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import runtime
 from runtime.verify import verify_model
+from conftest import SHIPPED, damage, edit_manifest, relist, verify_cli
 
 pytestmark = pytest.mark.runtime
 
-SHIPPED = Path(runtime.__file__).resolve().parent / "model"
 BACKENDS = ["tflite", "onnx"]
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(SHIPPED, target)
-    return target
-
-
-def sha256(path):
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def rewrite_golden(directory, change):
@@ -44,14 +27,7 @@ def rewrite_golden(directory, change):
     buffer = io.BytesIO()
     np.savez(buffer, **data)
     path.write_bytes(buffer.getvalue())
-    manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["golden"].update(sha256=sha256(path), size_bytes=path.stat().st_size)
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-
-
-def verify_cli(*args):
-    return subprocess.run([sys.executable, "-m", "runtime.verify", *args], capture_output=True,
-                          text=True, timeout=120, cwd="/")
+    relist(directory, path.name)
 
 
 def test_the_shipped_model_passes_on_every_backend():
@@ -114,15 +90,10 @@ def test_golden_counts_that_are_not_the_bits_counts_are_damage(model_dir):
 
 
 def test_a_damaged_or_missing_golden_set_is_one_line(model_dir):
-    golden = model_dir / "golden.npz"
-    content = bytearray(golden.read_bytes())
-    content[len(content) // 2] ^= 0xFF
-    golden.write_bytes(bytes(content))
+    damage(model_dir / "golden.npz", "flip")
     done = verify_cli("--model", str(model_dir))
     assert done.returncode == 1 and "sha256" in done.stderr and done.stderr.count("\n") == 1
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    del manifest["golden"]
-    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    edit_manifest(model_dir, lambda manifest: manifest.pop("golden"))
     done = verify_cli("--model", str(model_dir))
     assert done.returncode == 1 and "no golden set" in done.stderr
     assert "Traceback" not in done.stderr
@@ -134,9 +105,7 @@ def test_a_golden_file_that_is_not_an_npz_is_refused(model_dir):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("bits.npy", b"not an array")
     path.write_bytes(buffer.getvalue())
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    manifest["golden"].update(sha256=sha256(path), size_bytes=path.stat().st_size)
-    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    relist(model_dir, path.name)
     with pytest.raises(runtime.ModelError, match="damaged golden set"):
         verify_model(model_dir)
 

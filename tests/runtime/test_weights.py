@@ -3,42 +3,28 @@ TensorFlow. The recurrent files are the shipped model's; folded ONNX files are w
 byte by byte, so these tests need no converter."""
 
 import json
-import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import runtime
 from runtime.backends import open_backend
 from runtime.errors import ModelError
 from runtime.proof import certify_affine, linear_form
 from runtime.weights import FoldedWeights, RecurrentWeights, WeightsError, prove_file, read_weights
+from conftest import SHIPPED, varint
 
 pytestmark = pytest.mark.runtime
-
-MODEL = Path(runtime.__file__).parent / "model"
 
 
 # ------------------------------------------------------------------ a protobuf writer
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
-
-
 def _field(number: int, value) -> bytes:
     if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
+        return varint(number << 3) + varint(value)
     value = value.encode() if isinstance(value, str) else value
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
+    return varint(number << 3 | 2) + varint(len(value)) + value
 
 
 def _tensor(name: str, array: np.ndarray, external: bool = False) -> bytes:
@@ -86,7 +72,7 @@ def analytic_folded(n_bits=50):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return {fmt: read_weights(MODEL / f"model.{fmt}") for fmt in ("tflite", "onnx")}
+    return {fmt: read_weights(SHIPPED / f"model.{fmt}") for fmt in ("tflite", "onnx")}
 
 
 def test_both_shipped_files_hold_the_same_recurrent_weights(shipped):
@@ -104,15 +90,15 @@ def test_the_weights_read_are_the_ones_the_file_computes_with(shipped, fmt):
     """The file's own logits lie within the proof's round-off bound of the affine map the
     weights read back describe: a transposed or misplaced weight would be far off."""
     form = linear_form(*shipped[fmt].arrays())
-    golden = np.load(MODEL / "golden.npz")
-    logits = open_backend(fmt, MODEL / f"model.{fmt}").predict(golden["bits"])
+    golden = np.load(SHIPPED / "golden.npz")
+    logits = open_backend(fmt, SHIPPED / f"model.{fmt}").predict(golden["bits"])
     assert (np.abs(logits - (golden["bits"] @ form.gains + form.base)) <= form.error).all()
 
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_the_proof_of_a_shipped_file_is_the_proof_the_export_recorded(fmt):
-    proof = prove_file(MODEL / f"model.{fmt}")
-    recorded = json.loads((MODEL / "manifest.json").read_text())["exactness"]["proof"]
+    proof = prove_file(SHIPPED / f"model.{fmt}")
+    recorded = json.loads((SHIPPED / "manifest.json").read_text())["exactness"]["proof"]
     assert proof and proof.graph == "recurrent" and proof.certificate.proved
     assert proof.certificate.margin == pytest.approx(recorded["margin"], rel=1e-9)
     assert list(proof.certificate.worst) == recorded["worst"]
@@ -121,12 +107,12 @@ def test_the_proof_of_a_shipped_file_is_the_proof_the_export_recorded(fmt):
 @pytest.mark.parametrize("name", ["model.int8.tflite", "model.int8.onnx"])
 def test_reduced_precision_files_are_refused_by_name(name):
     with pytest.raises(WeightsError, match=f"{name}: .*(int8|DynamicQuantizeLinear)"):
-        read_weights(MODEL / name)
+        read_weights(SHIPPED / name)
 
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_a_damaged_file_is_a_model_error_naming_it(tmp_path, fmt):
-    content = (MODEL / f"model.{fmt}").read_bytes()
+    content = (SHIPPED / f"model.{fmt}").read_bytes()
     damaged = tmp_path / f"model.{fmt}"
     damaged.write_bytes(content[:len(content) // 2])
     with pytest.raises(ModelError, match=str(damaged)):
@@ -138,7 +124,7 @@ def test_reading_and_proving_imports_no_tensorflow_train_or_export():
 import sys
 from runtime.weights import prove_file
 for name in ("model.tflite", "model.onnx"):
-    assert prove_file({str(MODEL)!r} + "/" + name)
+    assert prove_file({str(SHIPPED)!r} + "/" + name)
 print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in
       ("tensorflow", "keras", "train", "export", "onnx", "tf2onnx", "ai_edge_litert",
        "tflite_runtime", "onnxruntime"))))

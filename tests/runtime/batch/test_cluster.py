@@ -34,6 +34,8 @@ HEAD_IP, NODE_IP = "127.0.0.2", "127.0.0.3"
 #: Seconds from a loss to the driver's exit: the watch's grace, Ray Data stopping, Ray's
 #: shutdown, on a busy 2-core host.
 LOSS_BOUND_S = 45
+#: Seconds a driver may take to finish a job, lost node or not.
+FINISH_S = 240
 N_FILES, N_LINES = 4, 150_000
 
 
@@ -207,7 +209,7 @@ def _driver(cluster: TwoNodes, inputs: Path, out: Path, env=None, background=Fal
                             text=True, env=env, cwd=ROOT, preexec_fn=ignore)
 
 
-def _finish(child: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
+def _finish(child: subprocess.Popen, timeout: float = FINISH_S) -> tuple[int, str, str]:
     try:
         stdout, stderr = child.communicate(timeout=timeout)
     finally:
@@ -279,57 +281,46 @@ def test_a_driver_with_another_token_is_told_so(cluster, inputs, tmp_path):
     assert not (tmp_path / "out").exists() and not _leftovers(tmp_path)
 
 
-def test_losing_the_second_node_early(cluster, inputs, tmp_path):
-    """The loss that hung the job; the driver started as in the background, SIGINT ignored
-    (the watch stops the job by a SIGINT of its own)."""
+def _lose_mid_job(cluster, inputs, tmp_path, there, seconds: float, lose, lost: str, *, settle: float = 0.0,
+                  background: bool = False, finish_within: float = FINISH_S) -> str:
+    """Start the driver; once ``there(temporary directory)`` holds (within ``seconds``) and
+    ``settle`` seconds more, call ``lose``; check the outcome (``lost`` named) and say it."""
     d, expected = inputs
     out = tmp_path / "out"
-    child = _driver(cluster, d, out, background=True)
+    child = _driver(cluster, d, out, background=background)
     try:
-        _wait_for(lambda: _temporary(tmp_path) is not None, 120, child)
-        time.sleep(1.0)  # planned, the pool starting
+        _wait_for(lambda: (t := _temporary(tmp_path)) is not None and there(t), seconds, child)
+        time.sleep(settle)
         lost_at = time.monotonic()
-        cluster.lose_node()
-        rc, stdout, stderr = _finish(child)
+        lose()
+        rc, stdout, stderr = _finish(child, timeout=finish_within)
     finally:
         if child.poll() is None:
             child.kill()
-    outcome = _check_outcome(rc, stdout, stderr, out, expected, lost_at, f"node {NODE_IP}")
-    print(f"early loss: {outcome} in {time.monotonic() - lost_at:.1f} s")
+    outcome = _check_outcome(rc, stdout, stderr, out, expected, lost_at, lost)
+    return f"{outcome} in {time.monotonic() - lost_at:.1f} s"
+
+
+def test_losing_the_second_node_early(cluster, inputs, tmp_path):
+    """The loss that hung the job; the driver started as in the background, SIGINT ignored
+    (the watch stops the job by a SIGINT of its own)."""
+    # Early: the pool starting, a second after the temporary directory is made.
+    said = _lose_mid_job(cluster, inputs, tmp_path, lambda t: True, 120, cluster.lose_node, f"node {NODE_IP}",
+                         settle=1.0, background=True)
+    print(f"early loss: {said}")
     cluster.restart_node()
 
 
 def test_losing_the_second_node_late(cluster, inputs, tmp_path):
-    d, expected = inputs
-    out = tmp_path / "out"
-    child = _driver(cluster, d, out)
-    try:
-        # Late: the first part file is written.
-        _wait_for(lambda: (t := _temporary(tmp_path)) is not None and any(t.iterdir()), 180, child)
-        lost_at = time.monotonic()
-        cluster.lose_node()
-        rc, stdout, stderr = _finish(child)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    outcome = _check_outcome(rc, stdout, stderr, out, expected, lost_at, f"node {NODE_IP}")
-    print(f"late loss: {outcome} in {time.monotonic() - lost_at:.1f} s")
+    # Late: the first part file is written.
+    said = _lose_mid_job(cluster, inputs, tmp_path, lambda t: any(t.iterdir()), 180, cluster.lose_node,
+                         f"node {NODE_IP}")
+    print(f"late loss: {said}")
     cluster.restart_node()
 
 
 def test_losing_the_head(cluster, inputs, tmp_path):
     """Last in the module: the cluster does not come back."""
-    d, expected = inputs
-    out = tmp_path / "out"
-    child = _driver(cluster, d, out)
-    try:
-        _wait_for(lambda: _temporary(tmp_path) is not None, 120, child)
-        time.sleep(1.0)
-        lost_at = time.monotonic()
-        cluster.lose_head()
-        rc, stdout, stderr = _finish(child, timeout=LOSS_BOUND_S + 30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    outcome = _check_outcome(rc, stdout, stderr, out, expected, lost_at, "the head node")
-    print(f"head loss: {outcome} in {time.monotonic() - lost_at:.1f} s")
+    said = _lose_mid_job(cluster, inputs, tmp_path, lambda t: True, 120, cluster.lose_head, "the head node",
+                         settle=1.0, finish_within=LOSS_BOUND_S + 30)
+    print(f"head loss: {said}")

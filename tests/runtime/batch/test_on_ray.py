@@ -256,30 +256,39 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
     assert not out.exists() and not _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1],
-                         ids=["ctrl-c", "sigterm", "sighup", "sigquit", "sigusr1"])
-def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
+def _signal_a_big_job(tmp_path, signum, env, *args, start_within: float, into_job: float,
+                      finish_within: float) -> None:
+    """``python -m runtime.batch`` on about 4 s of counting on one worker (``args`` added),
+    sent ``signum`` ``into_job`` seconds after its temporary directory appears: it must end
+    quietly with 128 + ``signum``, leaving no output and no temporary directory."""
     big = tmp_path / "big.txt"
     rows = np.full((2_000_000, 51), ord("1"), np.uint8)
     rows[:, 50] = ord("\n")
-    big.write_bytes(rows.tobytes())  # about 4 s of counting on one worker
+    big.write_bytes(rows.tobytes())
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
-    child = subprocess.Popen([sys.executable, "-m", "runtime.batch", str(big), "--output", str(out),
-                              "--address", cluster], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen([sys.executable, "-m", "runtime.batch", str(big), "--output", str(out), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_within
         while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(2.0)  # into the job
+        time.sleep(into_job)
         child.send_signal(signum)
-        stdout, stderr = child.communicate(timeout=60)
+        stdout, stderr = child.communicate(timeout=finish_within)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
     assert (child.returncode, stdout, stderr) == (128 + signum, b"", b"")
     assert not out.exists() and not _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1],
+                         ids=["ctrl-c", "sigterm", "sighup", "sigquit", "sigusr1"])
+def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    _signal_a_big_job(tmp_path, signum, env, "--address", cluster, start_within=60, into_job=2.0,
+                      finish_within=60)
 
 
 def test_inputs_that_are_not_regular_files_are_refused_before_ray_starts(tmp_path):
@@ -362,29 +371,10 @@ def _ray_processes(marker: str) -> list[str]:
 def test_a_signal_mid_job_on_a_local_cluster_leaves_no_directory_and_no_process(tmp_path, signum):
     import tempfile
 
-    big = tmp_path / "big.txt"
-    rows = np.full((2_000_000, 51), ord("1"), np.uint8)
-    rows[:, 50] = ord("\n")
-    big.write_bytes(rows.tobytes())
-    out = tmp_path / "out"
     ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths must fit
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp)
     env.pop("RAY_ADDRESS", None)
-    child = subprocess.Popen([sys.executable, "-m", "runtime.batch", str(big), "--output", str(out)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(3.0)  # into the job
-        child.send_signal(signum)
-        stdout, stderr = child.communicate(timeout=90)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert (child.returncode, stdout, stderr) == (128 + signum, b"", b"")
-    assert not out.exists() and not _no_leftovers(tmp_path)
+    _signal_a_big_job(tmp_path, signum, env, start_within=90, into_job=3.0, finish_within=90)
     deadline = time.monotonic() + 15
     while _ray_processes(ray_tmp) and time.monotonic() < deadline:
         time.sleep(0.5)
