@@ -2,7 +2,7 @@
 Ray) write beyond the reach of Python's ``sys.stderr``.
 
 ``stderr_to(fd)`` points descriptor 2 at ``fd`` for a block and gives it back after, on
-any exit; each use says what it does with the text (drops it, keeps it for a traceback,
+any exit (``to_devnull`` points a descriptor at /dev/null for good); each use says what it does with the text (drops it, keeps it for a traceback,
 filters one known note out of it, or keeps standard error for a command's own lines).
 """
 
@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Iterator
 
-__all__ = ["stderr_to", "stderr_to_devnull"]
+__all__ = ["stderr_to", "stderr_to_devnull", "to_devnull"]
 
 
 def _flush_python_stderr() -> None:
@@ -57,5 +57,23 @@ def stderr_to_devnull() -> Iterator[int | None]:
     try:
         with stderr_to(devnull) as saved:
             yield saved
+    finally:
+        os.close(devnull)
+
+
+def to_devnull(fd: int) -> None:
+    """Point descriptor ``fd`` at /dev/null for good: what is written to it is dropped (a
+    closed standard output whose buffer can never be written, a command's own stream once
+    a duplicate of it is kept). Quietly nothing when /dev/null cannot be opened."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    if devnull == fd:  # fd was closed, and /dev/null took its number
+        return
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
     finally:
         os.close(devnull)

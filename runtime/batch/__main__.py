@@ -102,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _to_devnull(fd: int):
     """A line-buffered stream on a duplicate of ``fd``; ``fd`` itself then goes to /dev/null."""
+    from ..stderr import to_devnull
+
     stream = os.fdopen(os.dup(fd), "w", buffering=1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    to_devnull(fd)
     return stream
 
 

@@ -161,12 +161,9 @@ def write_stdout(prog: str, text: str, file=None) -> None:
 def silence_stdout() -> None:
     """Point descriptor 1 at /dev/null: what is left in its buffer can never be written, and
     the interpreter's final flush must not complain about it."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:
-        pass
+    from ..stderr import to_devnull
+
+    to_devnull(1)
 
 
 def run_main(prog: str, body: Callable[[], int], *, report: Callable[[str], None] = say,
