@@ -124,7 +124,7 @@ def test_no_folded_form_without_a_proof_and_the_manifest_says_why(exported, cell
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_tflite_has_builtin_ops_only(exported, cell):
-    from export.convert import check_tflite, tflite_ops
+    from export.structure import check_tflite, tflite_ops
 
     out, _ = exported(cell)
     content = (out / "model.tflite").read_bytes()
@@ -453,7 +453,7 @@ def test_flex_ops_in_a_file_are_named(tmp_path):
     import keras
     import tensorflow as tf
 
-    from export.convert import check_tflite, tflite_ops
+    from export.structure import check_tflite, tflite_ops
     from train.model import build_model
 
     looped = build_model("rnn", UNITS, 50, seed=1)
