@@ -96,9 +96,9 @@ def _convert(fmt: str, folded, directory: Path, description: dict, quiet_native)
 
 def _golden_figures(backend, bits: np.ndarray, reference_logits: np.ndarray, atol: float,
                     rtol: float) -> dict:
-    from .parity import _figures
+    from .comparison import measure
 
-    figures = _figures(backend.predict(bits), reference_logits, atol, rtol)
+    figures = measure(backend.predict(bits), reference_logits, atol, rtol)
     return {"n": int(len(bits)), "count_agreement": figures["count_agreement"],
             "max_abs_diff": figures["max_abs_diff"], "tolerance_used": figures["tolerance_used"]}
 

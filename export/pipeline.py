@@ -59,7 +59,7 @@ class ExportOutcome:
     """What ``run_export`` did. True when the artifacts were published."""
 
     passed: bool
-    parity: object  # parity.ParityResult
+    parity: object  # comparison.ParityResult
     report_path: Path
     published: list[Path]
     manifest: dict | None

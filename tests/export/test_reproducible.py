@@ -86,7 +86,7 @@ def test_onnx_test_data_replays_in_the_onnx_reference_evaluator(two_exports):
     import onnx
     from onnx.reference import ReferenceEvaluator
 
-    from export.parity import ATOL, RTOL
+    from export.comparison import ATOL, RTOL
 
     first, _, _ = two_exports
     folder = first / "test_data_set_0"
