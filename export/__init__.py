@@ -15,8 +15,10 @@ into place with ``os.replace``, the manifest last, so a failed or interrupted ex
 previous artifacts exactly as they were.
 
 Modules: ``config`` (settings), ``keras_backend`` (the reference runner), ``convert``
-(``to_tflite``, ``to_onnx``, structural checks), ``parity`` (``check_parity``), ``fold`` (the
-folded form), ``manifest``,
+(``to_tflite``, ``to_onnx``, the variants' files), ``structure`` (a converted file's operators,
+weights and structural checks), ``variants`` (the variant gate), ``parity`` (``check_parity``),
+``comparison`` (one candidate's figures and the tolerance), ``fold`` (the folded form),
+``manifest`` (writing it),
 ``publish`` (staging and atomic replacement), ``pipeline`` (``run_export``, the whole stage),
 ``publish_default`` (copy verified artifacts into the runtime package).
 

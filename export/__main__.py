@@ -34,7 +34,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    from .variants import VARIANTS
+    from .convert import VARIANTS
 
     names = VARIANTS if text.strip() == "all" else tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [n for n in names if n not in VARIANTS]

@@ -67,16 +67,18 @@ def add_folded(directory: str | Path, *, soak: int = 0, soak_seed: int | None = 
     Raises ExportError when the directory is not a verified export, already has a folded
     form, is not a proved Elman model, or when the folded files fail any check.
     """
-    from .manifest import (MANIFEST_NAME, describe, folded_entries, read_manifest,
-                           verify_artifacts)
+    from runtime.loader import verify_files
+
+    from .manifest import MANIFEST_NAME, describe, folded_entries
     from .pipeline import _native_stderr_captured
-    from .publish import Staging, write_json
+    from .publish import Staging, read_export, write_json
 
     directory = Path(directory)
-    document = read_manifest(directory)
-    problems = verify_artifacts(document, directory)
+    manifest = read_export(directory)
+    problems = verify_files(manifest)
     if problems:
         raise ExportError("refusing: " + "; ".join(problems))
+    document = manifest.data
     if (document.get("folded") or {}).get("published"):
         raise ExportError(f"{directory}: already has its folded form")
     if document.get("cell") != "rnn" or (document.get("exactness") or {}).get("exported_inexact"):

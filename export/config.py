@@ -51,7 +51,7 @@ class ExportConfig:
     soak: int = 0
     # Seed of the soak's strings; None draws a fresh one (recorded in the manifest).
     soak_seed: int | None = None
-    # Reduced-precision variants to build and gate (export.variants.VARIANTS).
+    # Reduced-precision variants to build and gate (export.convert.VARIANTS).
     variants: tuple[str, ...] = ()
     # A variant is published only if every string it is checked on is won by this much.
     variant_min_gap: float = 0.25
@@ -76,7 +76,7 @@ class ExportConfig:
         if self.onnx_graph not in ("auto", *GRAPH_FORMS):
             problems.append(f"onnx-graph must be one of auto, {', '.join(GRAPH_FORMS)}, "
                             f"got {self.onnx_graph!r}")
-        from .variants import VARIANTS
+        from .convert import VARIANTS
 
         variants = tuple(dict.fromkeys(self.variants))
         unknown = [v for v in variants if v not in VARIANTS]

@@ -1,21 +1,31 @@
-"""Conversion of a Keras count-ones model to TFLite and ONNX, and the structural checks.
+"""Conversion of a Keras count-ones model to TFLite and ONNX, the variants' files included.
 
-``to_tflite`` and ``to_onnx`` return the converted model; ``check_tflite`` and ``check_onnx``
-list every way a converted model breaks the rules below (names first, then shapes, then the
-rest), so one run reports all of them; ``describe_tflite`` and ``describe_onnx`` embed a
-description, so a file that travels alone is still identifiable.
+``to_tflite`` and ``to_onnx`` return the converted float32 model, ``to_tflite`` also its
+reduced-precision variants and ``to_onnx_variant`` the ONNX ones (``VARIANTS``, ``FORMATS``;
+which of them are published is the gate's, ``export.variants``); ``describe_tflite`` and
+``describe_onnx`` embed a description, so a file that travels alone is still identifiable.
+Whether a converted file keeps the structural rules is ``export.structure``.
 
-The rules, and why:
+How, and why:
 
-- TFLite: builtin operators only. Flex (Select-TF) and custom operators need a runtime we do
-  not ship; resource variables (``VAR_HANDLE``, ``READ_VARIABLE``) gave NaN outputs. The
-  plain recurrent layers do not convert with a dynamic batch (``tf.TensorListReserve``), so
-  the converter sees the ``unroll=True`` twin (``train.model.unrolled_twin``), saved as a
-  SavedModel first: converting concrete functions directly kept the variables.
-- ONNX: opset ``ONNX_OPSET``, input ``bits`` and output ``logits`` with a dynamic batch,
-  weights inside the file, and ``onnx.checker.check_model(full_check=True)`` passes.
+- TFLite: the plain recurrent layers do not convert with a dynamic batch
+  (``tf.TensorListReserve``), so the converter sees the ``unroll=True`` twin
+  (``train.model.unrolled_twin``), saved as a SavedModel first: converting concrete
+  functions directly kept the variables. Builtin operators only.
+- ONNX: tf2onnx at opset ``ONNX_OPSET``, input ``bits`` and output ``logits`` with a
+  dynamic batch, renamed by what it computes (``export.canonical``).
+- Variants: ``float16`` (TFLite): float16 weights, dequantised to float32 when the model
+  loads; ``int8`` (TFLite, ONNX): dynamic range, int8 weights and float activations
+  quantised on the fly. The TFLite converter quantises only weight tensors of 1,024 elements
+  or more, which here is the readout (51 x units, per output channel); the ONNX file
+  quantises the same readout, per channel (``quantize_dynamic`` with ``nodes_to_quantize``):
+  quantising the 50 recurrent products as well miscounts most strings, since each step's
+  error is carried into every later one; ``int8-static`` (TFLite, ONNX): full integer,
+  calibrated on ``CALIBRATION_PER_COUNT`` strings of every count 0..n_bits
+  (``calibration_bits``; float input and output kept, so the runtime's API does not change):
+  TFLite's full-integer conversion, and ONNX static QDQ.
 
-Both are float32 with input ``[batch, n_bits, 1]`` and output ``[batch, n_bits + 1]``.
+Both are float32 at their input ``[batch, n_bits, 1]`` and output ``[batch, n_bits + 1]``.
 """
 
 from __future__ import annotations
@@ -25,12 +35,18 @@ import logging
 import os
 import re
 import tempfile
+from pathlib import Path
 
-from .errors import ExportError
+import numpy as np
 
-__all__ = ["ONNX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "TFLITE_METADATA_NAME", "to_tflite",
-           "to_onnx", "tflite_ops", "onnx_ops", "recurrent_ops", "check_tflite", "check_onnx", "describe_tflite",
-           "describe_onnx", "tflite_converter_name", "onnx_converter_name"]
+from runtime.manifest import DEFAULT_PRECISION, PRECISIONS
+from train.data import stratified_bits
+
+from .errors import ExportError, first_line
+
+__all__ = ["ONNX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "TFLITE_METADATA_NAME", "VARIANTS", "FORMATS",
+           "to_tflite", "to_onnx", "to_onnx_variant", "variant_file", "calibration_bits",
+           "describe_tflite", "describe_onnx", "tflite_converter_name", "onnx_converter_name"]
 
 # 17 is the oldest opset we accept: onnxruntime has supported it since 1.12, so the legacy
 # runtime (onnxruntime < 1.24) runs it too.
@@ -39,11 +55,11 @@ INPUT_NAME = "bits"
 OUTPUT_NAME = "logits"
 # Name of the flatbuffer metadata entry that holds our JSON description.
 TFLITE_METADATA_NAME = "parity_edge"
-
-# TFLite operators that mean variables stayed in the graph.
-_VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
-# Tensor types that only variables and TensorFlow's tensor lists use.
-_VARIABLE_TYPES = {"RESOURCE", "VARIANT"}
+# The reduced precisions: every precision of the one list (the manifest schema's) but float32.
+VARIANTS = tuple(p for p in PRECISIONS if p != DEFAULT_PRECISION)
+FORMATS = {"float16": ("tflite",), "int8": ("tflite", "onnx"), "int8-static": ("tflite", "onnx")}
+CALIBRATION_PER_COUNT = 20
+_EXTENSION = {"tflite": "tflite", "onnx": "onnx"}
 
 
 def tflite_converter_name() -> str:
@@ -78,7 +94,6 @@ def to_tflite(model, workdir: str | os.PathLike | None = None, precision: str = 
     TensorFlow operators it could not express as builtins.
     """
     import keras
-    import numpy as np
     import tensorflow as tf
 
     n_bits = model.input_shape[1]
@@ -109,7 +124,7 @@ def to_tflite(model, workdir: str | os.PathLike | None = None, precision: str = 
                     "TFLite conversion needs operators outside the builtin set: " + ", ".join(ops)
                     + " (Flex/Select-TF or custom ops, which the runtime cannot run); "
                     "convert the unroll=True twin of the model") from exc
-            raise ExportError(f"TFLite conversion failed: {_first_line(exc)}") from exc
+            raise ExportError(f"TFLite conversion failed: {first_line(exc)}") from exc
 
 
 def _ops_named_in(exc: Exception) -> list[str]:
@@ -124,107 +139,11 @@ def _ops_named_in(exc: Exception) -> list[str]:
     return sorted(set(n for n in names if n.startswith("tf.") and n != "tf.Const"))
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    for line in text.splitlines():
-        if line.strip():
-            return f"{type(exc).__name__}: {line.strip()}"
-    return type(exc).__name__
-
-
-def _tflite_schema():
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    return schema
-
-
-def _builtin_names(schema) -> dict[int, str]:
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def tflite_ops(content: bytes) -> list[str]:
-    """Operator names of a TFLite flatbuffer: builtin names (``FULLY_CONNECTED``), and for
-    custom operators their custom code (``FlexTensorListReserve`` for a Flex op).
-
-    Read from the flatbuffer itself, so it works on files an interpreter would refuse.
-    """
-    schema = _tflite_schema()
-    names = _builtin_names(schema)
-    model = schema.Model.GetRootAsModel(content, 0)
-    ops = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        # Codes below 127 live in the deprecated int8 field; take the larger of the two.
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            ops.append((code.CustomCode() or b"?").decode("utf-8", "replace"))
-        else:
-            ops.append(names.get(builtin, f"BUILTIN_{builtin}"))
-    return ops
-
-
-def check_tflite(content: bytes, n_bits: int) -> list[str]:
-    """Every way ``content`` breaks the TFLite rules; an empty list when it keeps them all."""
-    schema = _tflite_schema()
-    names = _builtin_names(schema)
-    try:
-        model = schema.Model.GetRootAsModel(content, 0)
-        ops = tflite_ops(content)
-    except Exception as exc:
-        return [f"not a readable TFLite flatbuffer: {_first_line(exc)}"]
-    problems = []
-    # Names: one signature, bits -> logits.
-    signatures = []
-    for s in range(model.SignatureDefsLength()):
-        sig = model.SignatureDefs(s)
-        signatures.append(([sig.Inputs(i).Name().decode() for i in range(sig.InputsLength())],
-                           [sig.Outputs(i).Name().decode() for i in range(sig.OutputsLength())]))
-    if signatures != [([INPUT_NAME], [OUTPUT_NAME])]:
-        problems.append(f"signatures are {signatures}, expected one: [{INPUT_NAME!r}] -> [{OUTPUT_NAME!r}]")
-    # Shapes: [batch, n_bits, 1] -> [batch, n_bits + 1], batch dynamic (-1), float32.
-    graph = model.Subgraphs(0)
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    for role, count, index_of, want in (
-            ("input", graph.InputsLength(), graph.Inputs, [-1, n_bits, 1]),
-            ("output", graph.OutputsLength(), graph.Outputs, [-1, n_bits + 1])):
-        if count != 1:
-            problems.append(f"graph has {count} {role}s, expected 1")
-            continue
-        tensor = graph.Tensors(index_of(0))
-        signature = (tensor.ShapeSignatureAsNumpy().tolist() if tensor.ShapeSignatureLength()
-                     else tensor.ShapeAsNumpy().tolist())
-        if signature != want:
-            problems.append(f"{role} shape is {signature}, expected {want} (-1: dynamic batch)")
-        if types.get(tensor.Type()) != "FLOAT32":
-            problems.append(f"{role} type is {types.get(tensor.Type())}, expected FLOAT32")
-    # Operators: builtin only, no variables.
-    builtin = set(names.values())
-    flex = sorted({op for op in ops if op.startswith("Flex")})
-    custom = sorted({op for op in ops if op not in builtin and not op.startswith("Flex")})
-    variables = sorted({op for op in ops if op in _VARIABLE_OPS})
-    if flex:
-        problems.append("Flex (Select-TF) operators, which need TensorFlow on the device: " + ", ".join(flex))
-    if custom:
-        problems.append("custom operators: " + ", ".join(custom))
-    if variables:
-        problems.append("resource-variable operators: " + ", ".join(variables))
-    tensor_types = set()
-    for g in range(model.SubgraphsLength()):
-        sub = model.Subgraphs(g)
-        tensor_types |= {types.get(sub.Tensors(t).Type()) for t in range(sub.TensorsLength())}
-    if tensor_types & _VARIABLE_TYPES:
-        problems.append("tensors of type " + ", ".join(sorted(tensor_types & _VARIABLE_TYPES))
-                        + " (variables or tensor lists left in the graph)")
-    return problems
-
-
 def describe_tflite(content: bytes, description: dict) -> bytes:
     """``content`` with ``description`` as JSON in the metadata entry ``TFLITE_METADATA_NAME``
     and a one-line summary as the model's description string."""
-    schema = _tflite_schema()
+    from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
-
-    import numpy as np
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     buffer = schema.BufferT()
@@ -267,7 +186,7 @@ def to_onnx(model, opset: int = ONNX_OPSET):
     try:
         proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset)
     except Exception as exc:
-        raise ExportError(f"ONNX conversion failed: {_first_line(exc)}") from exc
+        raise ExportError(f"ONNX conversion failed: {first_line(exc)}") from exc
     for value in list(proto.graph.input) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         if len(dims) and not dims[0].HasField("dim_value"):
@@ -288,56 +207,57 @@ def describe_onnx(proto, description: dict):
     return proto
 
 
-# Operators that carry a recurrence instead of spelling out every step.
-_RECURRENT_OPS = {"Loop", "Scan", "RNN", "GRU", "LSTM", "WHILE", "UNIDIRECTIONAL_SEQUENCE_RNN",
-                  "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"}
+# -------------------------------------------------------------------------------- variants
+
+def variant_file(precision: str, fmt: str) -> str:
+    return f"model.{precision}.{_EXTENSION[fmt]}"
 
 
-def recurrent_ops(ops) -> list[str]:
-    """The operators among ``ops`` that loop over the steps (none in an unrolled graph)."""
-    return sorted(set(ops) & _RECURRENT_OPS)
+def calibration_bits(n_bits: int, seed: int = 8) -> np.ndarray:
+    """Strings of every count 0..n_bits, ``CALIBRATION_PER_COUNT`` of each."""
+    counts = np.repeat(np.arange(n_bits + 1), CALIBRATION_PER_COUNT)
+    return stratified_bits(len(counts), np.random.default_rng(seed), n_bits, counts=counts)
 
 
-def onnx_ops(proto) -> list[str]:
-    """Operator types of an ONNX model's main graph."""
-    return [node.op_type for node in proto.graph.node]
+def _readout_matmuls(proto, n_classes: int) -> list[str]:
+    """The MatMul nodes whose weight is the readout (``[units, n_classes]``)."""
+    from onnx import numpy_helper
+
+    shapes = {t.name: numpy_helper.to_array(t).shape for t in proto.graph.initializer}
+    return [node.name for node in proto.graph.node if node.op_type == "MatMul"
+            and any(len(shapes.get(i, ())) == 2 and shapes[i][1] == n_classes for i in node.input)]
 
 
-def check_onnx(proto, n_bits: int, opset: int = ONNX_OPSET) -> list[str]:
-    """Every way ``proto`` breaks the ONNX rules; an empty list when it keeps them all."""
+def to_onnx_variant(proto, precision: str, calibration: np.ndarray | None = None):
+    """The float32 ONNX model ``proto`` quantised to ``precision`` (``int8`` or ``int8-static``)."""
     import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
 
-    problems = []
-    graph = proto.graph
-    # Names.
-    inputs = [v.name for v in graph.input if v.name not in {t.name for t in graph.initializer}]
-    outputs = [v.name for v in graph.output]
-    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
-        problems.append(f"inputs {inputs} and outputs {outputs}, expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]")
-    # Shapes and types.
-    for value, want in ((graph.input[0] if graph.input else None, [None, n_bits, 1]),
-                        (graph.output[0] if graph.output else None, [None, n_bits + 1])):
-        if value is None:
-            continue
-        tensor = value.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-        if shape != want:
-            problems.append(f"{value.name} shape is {shape}, expected {want} (None: dynamic batch)")
-        if tensor.elem_type != onnx.TensorProto.FLOAT:
-            problems.append(f"{value.name} type is {onnx.TensorProto.DataType.Name(tensor.elem_type)}, expected FLOAT")
-    # Opset, weights inside, checker.
-    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
-    if opsets.get("ai.onnx") != opset:
-        problems.append(f"opset is {opsets.get('ai.onnx')}, expected {opset}")
-    # The runtime's own reader: a tensor anywhere (subgraph, function, sparse tensor) with
-    # external_data entries or an EXTERNAL location, the rule the runtime refuses by.
-    from runtime.onnx_graph import external_tensors
+    class Calibration(CalibrationDataReader):
+        def __init__(self, bits):
+            rows = np.asarray(bits, np.float32)[:, :, None]
+            self.batches = iter([{INPUT_NAME: rows[i:i + 64]} for i in range(0, len(rows), 64)])
 
-    external = external_tensors(proto.SerializeToString())
-    if external:
-        problems.append("weights stored outside the file: " + ", ".join(external[:5]))
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except Exception as exc:
-        problems.append(f"onnx.checker (full_check) refuses the model: {_first_line(exc)}")
-    return problems
+        def get_next(self):
+            return next(self.batches, None)
+
+    n_classes = proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    with tempfile.TemporaryDirectory(prefix="onnx-variant-") as work:
+        source, target = Path(work) / "float32.onnx", Path(work) / f"{precision}.onnx"
+        onnx.save(proto, source)
+        try:
+            if precision == "int8":
+                quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                                 nodes_to_quantize=_readout_matmuls(proto, n_classes))
+            elif precision == "int8-static":
+                quantize_static(source, target, Calibration(calibration), quant_format=QuantFormat.QDQ,
+                                per_channel=True, weight_type=QuantType.QInt8,
+                                activation_type=QuantType.QInt8)
+            else:
+                raise ExportError(f"no ONNX {precision} variant")
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"ONNX {precision} quantisation failed: {first_line(exc)}") from exc
+        return onnx.load(target)

@@ -16,8 +16,17 @@ from __future__ import annotations
 
 from runtime.errors import ParityEdgeError
 
-__all__ = ["ExportError"]
+__all__ = ["ExportError", "first_line"]
 
 
 class ExportError(ParityEdgeError):
     """The export cannot go on; the message says what was found and what was expected."""
+
+
+def first_line(exc: Exception) -> str:
+    """``Type: first line`` of a library's exception, for a message of ours: converters and
+    checkers put pages of context after it."""
+    for line in str(exc).strip().splitlines():
+        if line.strip():
+            return f"{type(exc).__name__}: {line.strip()}"
+    return type(exc).__name__

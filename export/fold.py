@@ -83,22 +83,22 @@ def build_folded_model(gains: np.ndarray, base: np.ndarray):
 
 def _convert(fmt: str, folded, directory: Path, description: dict, quiet_native) -> tuple[bytes, list[str], object]:
     """The converted file's bytes, the rules it breaks, and its ONNX proto (None for TFLite)."""
-    from . import convert
+    from . import convert, structure
 
     n_bits = folded.input_shape[1]
     with quiet_native():
         if fmt == "tflite":
             data = convert.describe_tflite(convert.to_tflite(folded, directory), description)
-            return data, convert.check_tflite(data, n_bits), None
+            return data, structure.check_tflite(data, n_bits), None
         proto = convert.describe_onnx(convert.to_onnx(folded), description)
-        return proto.SerializeToString(), convert.check_onnx(proto, n_bits), proto
+        return proto.SerializeToString(), structure.check_onnx(proto, n_bits), proto
 
 
 def _golden_figures(backend, bits: np.ndarray, reference_logits: np.ndarray, atol: float,
                     rtol: float) -> dict:
-    from .parity import _figures
+    from .comparison import measure
 
-    figures = _figures(backend.predict(bits), reference_logits, atol, rtol)
+    figures = measure(backend.predict(bits), reference_logits, atol, rtol)
     return {"n": int(len(bits)), "count_agreement": figures["count_agreement"],
             "max_abs_diff": figures["max_abs_diff"], "tolerance_used": figures["tolerance_used"]}
 

@@ -56,7 +56,7 @@ def golden_entry(reference, n_bits: int, directory: Path, result) -> dict:
     """Write the golden set (the reference's logits on ``golden_bits``) into ``directory``;
     return its manifest entry, with the tolerance rule ``runtime.verify`` applies."""
     from .manifest import sha256_of
-    from .parity import TOLERANCE_RULE
+    from .comparison import TOLERANCE_RULE
     from .publish import write_file
 
     from .onnx_test_data import write_test_data

@@ -23,8 +23,9 @@ false with a ``reason`` says why a model has no folded form.
 (``train.certify``), the training stage's evaluation sets, and the soak of each file
 (``export.soak``), if one was run; ``recipe`` how it was trained.
 
-Also here: the description embedded in each artifact, the training report's figures, and
-reading a manifest back with its hashes checked (``verify_artifacts``).
+Also here: the description embedded in each artifact, and the training report's figures.
+This module only writes manifests: reading one back, and checking the files it lists, is the
+runtime's (``runtime.manifest.read_manifest``, ``runtime.loader.verify_files``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ from train.report import sha256_of
 
 from .convert import INPUT_NAME, OUTPUT_NAME
 from . import evidence
-from .errors import ExportError
 
 __all__ = ["SCHEMA_VERSION", "TASK", "MANIFEST_NAME", "sha256_of", "artifact_entry", "versions",
-           "describe", "build_manifest", "read_manifest", "verify_artifacts", "folded_entries"]
+           "describe", "build_manifest", "folded_entries"]
 
 INPUT_LAYOUT = "batch, step, feature: one bit (0.0 or 1.0) per step"
 
@@ -155,46 +155,3 @@ def build_manifest(info, artifacts: dict, parity: dict, training: dict | None,
         "export": {"settings": settings, "seconds": timings},
         "created": _now(),
     }
-
-
-def read_manifest(directory: Path) -> dict:
-    """``directory/manifest.json`` as a document, read and checked by the runtime's one
-    reader (``runtime.manifest.read_manifest``: ModelError for anything missing, unknown or
-    inconsistent), so the export never accepts a manifest the runtime would refuse."""
-    from runtime.manifest import read_manifest as read_checked
-
-    path = Path(directory) / MANIFEST_NAME
-    if not path.exists():
-        raise ExportError(f"{path}: no manifest (run the export first: make export)")
-    return read_checked(path).data
-
-
-def verify_artifacts(manifest: dict, directory: Path) -> list[str]:
-    """Every artifact (and the golden set) of ``manifest`` whose file in ``directory`` is
-    missing or differs from its recorded size and sha256; an empty list when all match."""
-    problems = []
-    entries = dict(manifest["artifacts"])
-    for precision, by_format in (manifest.get("variants") or {}).items():
-        entries.update({f"{fmt} {precision}": entry for fmt, entry in by_format.items()})
-    folded = manifest.get("folded") or {}
-    entries.update({f"{fmt} folded": entry for fmt, entry in (folded.get("artifacts") or {}).items()})
-    entries.update({f"{fmt} folded {precision}": entry
-                    for precision, by_format in (folded.get("variants") or {}).items()
-                    for fmt, entry in by_format.items()})
-    if isinstance(manifest.get("golden"), dict):
-        entries["golden"] = manifest["golden"]
-        test_data = manifest["golden"].get("onnx_test_data") or {}
-        entries.update({f"onnx test data {e.get('file')}": e for e in test_data.get("files", [])})
-    for fmt, entry in entries.items():
-        try:
-            name = entry["file"]
-            if Path(name).name != name and Path(name).parts[:-1] != ("test_data_set_0",):
-                raise ValueError(f"file name {name!r} is not a plain name")
-            path = Path(directory) / name
-            if not path.is_file():
-                problems.append(f"{fmt}: {path} is missing")
-            elif path.stat().st_size != entry["size_bytes"] or sha256_of(path) != entry["sha256"]:
-                problems.append(f"{fmt}: {path} does not match the manifest's size and sha256")
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(f"{fmt}: bad manifest entry: {exc}")
-    return problems

@@ -8,7 +8,7 @@
     test_data_set_0/output_0.pb   TensorProto float32 [N, n_bits + 1], the reference logits
 
 Same inputs and logits as ``golden.npz``; checked by the same rule, per row
-``|logits - expected| <= ATOL + RTOL * max|expected row|`` (``export.parity``). The manifest
+``|logits - expected| <= ATOL + RTOL * max|expected row|`` (``export.comparison``). The manifest
 lists each file with its size and sha256 under ``onnx_test_data``.
 """
 

@@ -59,7 +59,7 @@ class ExportOutcome:
     """What ``run_export`` did. True when the artifacts were published."""
 
     passed: bool
-    parity: object  # parity.ParityResult
+    parity: object  # comparison.ParityResult
     report_path: Path
     published: list[Path]
     manifest: dict | None
@@ -132,7 +132,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
 
         from runtime.backends import open_backend
 
-        from . import convert
+        from . import convert, structure
         from .keras_backend import KerasBackend, describe_model, load_keras_model
         from .parity import check_parity, parity_inputs
         from .soak import soak_files
@@ -162,13 +162,13 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print,
                     if fmt == "tflite":
                         data = convert.describe_tflite(convert.to_tflite(graph_model, staging.path),
                                                        description)
-                        problems[fmt] = convert.check_tflite(data, info.n_bits)
-                        loops[fmt] = convert.recurrent_ops(convert.tflite_ops(data))
+                        problems[fmt] = structure.check_tflite(data, info.n_bits)
+                        loops[fmt] = structure.recurrent_ops(structure.tflite_ops(data))
                     else:
                         proto = convert.describe_onnx(convert.to_onnx(graph_model), description)
                         protos[fmt] = proto
-                        problems[fmt] = convert.check_onnx(proto, info.n_bits)
-                        loops[fmt] = convert.recurrent_ops(convert.onnx_ops(proto))
+                        problems[fmt] = structure.check_onnx(proto, info.n_bits)
+                        loops[fmt] = structure.recurrent_ops(structure.onnx_ops(proto))
                         data = proto.SerializeToString()
             except ExportError as exc:
                 problems[fmt] = [str(exc)]

@@ -5,7 +5,9 @@ atomic rename on one file system), flushed to disk, and moved in one by one with
 last. Until the manifest moves, the runtime still reads the previous manifest, whose hashes
 refuse the new files rather than trust them. Ctrl-C during the moves is held back until they
 are done, so an export is published entirely or not at all. A failed or interrupted build
-removes the staging directory; the previous files are never touched.
+removes the staging directory; the previous files are never touched. A finished export that is
+published again (``export.publish_default``, ``export.add_folded``) is read by the runtime's
+one reader (``read_export``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import threading
 from pathlib import Path
 
 from runtime.files import sync_directory, write_atomically
+from runtime.manifest import MANIFEST_NAME
 
-__all__ = ["Staging", "write_file", "write_json", "replace_atomically"]
+from .errors import ExportError
+
+__all__ = ["Staging", "write_file", "write_json", "replace_atomically", "read_export"]
 
 STAGING_PREFIX = ".staging-"
 
@@ -32,6 +37,18 @@ def write_file(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def read_export(directory: Path):
+    """The manifest (``runtime.manifest.Manifest``) of the finished export in ``directory``,
+    read by the runtime's one reader: ModelError for anything missing, unknown or inconsistent.
+    Its files are checked with ``runtime.loader.verify_files``."""
+    from runtime.loader import model_manifest
+
+    path = Path(directory) / MANIFEST_NAME
+    if not path.exists():
+        raise ExportError(f"{path}: no manifest (run the export first: make export)")
+    return model_manifest(directory)
 
 
 def _json_bytes(obj) -> bytes:

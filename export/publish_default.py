@@ -17,9 +17,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from runtime.loader import model_manifest, verify_files
+from runtime.manifest import MANIFEST_NAME
+
 from .errors import ExportError
-from .manifest import MANIFEST_NAME, read_manifest, verify_artifacts
-from .publish import Staging
+from .publish import Staging, read_export
 
 __all__ = ["publish_default", "main"]
 
@@ -27,31 +29,23 @@ __all__ = ["publish_default", "main"]
 def publish_default(artifacts: Path, package: Path) -> list[Path]:
     """Copy a verified export from ``artifacts`` into ``package``; return the paths written."""
     artifacts, package = Path(artifacts), Path(package)
-    manifest = read_manifest(artifacts)
-    parity = manifest.get("parity")
+    manifest = read_export(artifacts)
+    parity = manifest.data.get("parity")
     if not isinstance(parity, dict) or parity.get("passed") is not True:
         raise ExportError(f"{artifacts / MANIFEST_NAME}: the parity check did not pass; "
                           "refusing to ship these artifacts")
-    problems = verify_artifacts(manifest, artifacts)
+    problems = verify_files(manifest)
     if problems:
         raise ExportError("refusing to ship: " + "; ".join(problems))
-    names = [entry["file"] for entry in manifest["artifacts"].values()]
-    names += [entry["file"] for by_format in (manifest.get("variants") or {}).values()
-              for entry in by_format.values()]
-    folded = manifest.get("folded") or {}
-    names += [entry["file"] for entry in (folded.get("artifacts") or {}).values()]
-    names += [entry["file"] for by_format in (folded.get("variants") or {}).values()
-              for entry in by_format.values()]
-    copied = []  # files inside a folder (the ONNX test data), which moves in whole
-    if isinstance(manifest.get("golden"), dict):
-        names.append(manifest["golden"]["file"])
-        copied = [e["file"] for e in (manifest["golden"].get("onnx_test_data") or {}).get("files", [])]
+    listed = [str(a.path.relative_to(manifest.directory)) for a in manifest.files()]
+    names = [name for name in listed if "/" not in name]
+    copied = [name for name in listed if "/" in name]  # in a folder (the ONNX test data), which moves in whole
     with Staging(package) as staging:
         for name in [*names, *copied, MANIFEST_NAME]:
             (staging.path / name).parent.mkdir(exist_ok=True)
             shutil.copyfile(artifacts / name, staging.path / name)
         names += sorted({name.split("/")[0] for name in copied})
-        problems = verify_artifacts(manifest, staging.path)  # the copies, not only the sources
+        problems = verify_files(model_manifest(staging.path))  # the copies, not only the sources
         if problems:
             raise ExportError("copies differ from the manifest: " + "; ".join(problems))
         return staging.commit(names, last=MANIFEST_NAME)

@@ -1,18 +1,9 @@
-"""Reduced-precision variants of the artifacts, published only if they still count exactly.
+"""The variant gate: a reduced-precision file is published only if it still counts exactly.
 
 ``python -m export --variants float16,int8,int8-static`` (or ``all``) adds, beside the
-float32 files:
-
-- ``float16`` (TFLite): float16 weights, dequantised to float32 when the model loads;
-- ``int8`` (TFLite, ONNX): dynamic range, int8 weights and float activations quantised
-  on the fly. The TFLite converter quantises only weight tensors of 1,024 elements or more,
-  which here is the readout (51 x units, per output channel); the ONNX file quantises the
-  same readout, per channel (``quantize_dynamic`` with ``nodes_to_quantize``): quantising
-  the 50 recurrent products as well miscounts most strings, since each step's error is
-  carried into every later one;
-- ``int8-static`` (TFLite, ONNX): full integer, calibrated on 20 strings of every count
-  0..n_bits (float input and output kept, so the runtime's API does not change): TFLite's
-  full-integer conversion, and ONNX static QDQ.
+float32 files, the variants ``export.convert`` makes (its docstring says how each is
+quantised). ``build_variants`` has each converted, checked (``export.structure``) and put
+through the gate.
 
 Every variant goes through the gate (``gate``): the parity check's inputs at every batch
 size, counts agreeing 100% with Keras; the training stage's evaluation sets, every string
@@ -24,111 +15,18 @@ design. What failed is not published, and the report says why.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from runtime.manifest import DEFAULT_PRECISION, PRECISIONS
-from train.data import stratified_bits
-
 from .errors import ExportError
 
-__all__ = ["VARIANTS", "FORMATS", "variant_file", "calibration_bits", "to_onnx_variant",
-           "tflite_weights", "onnx_weights", "gate", "Gate"]
+__all__ = ["gate", "Gate", "build_variants"]
 
-# The reduced precisions: every precision of the one list (the manifest schema's) but float32.
-VARIANTS = tuple(p for p in PRECISIONS if p != DEFAULT_PRECISION)
-FORMATS = {"float16": ("tflite",), "int8": ("tflite", "onnx"), "int8-static": ("tflite", "onnx")}
-CALIBRATION_PER_COUNT = 20
-_EXTENSION = {"tflite": "tflite", "onnx": "onnx"}
 # The element type a variant's quantised weights are stored in.
 _STORED_AS = {"float16": "float16", "int8": "int8", "int8-static": "int8"}
-
-
-def variant_file(precision: str, fmt: str) -> str:
-    return f"model.{precision}.{_EXTENSION[fmt]}"
-
-
-def calibration_bits(n_bits: int, seed: int = 8) -> np.ndarray:
-    """Strings of every count 0..n_bits, ``CALIBRATION_PER_COUNT`` of each."""
-    counts = np.repeat(np.arange(n_bits + 1), CALIBRATION_PER_COUNT)
-    return stratified_bits(len(counts), np.random.default_rng(seed), n_bits, counts=counts)
-
-
-def _readout_matmuls(proto, n_classes: int) -> list[str]:
-    """The MatMul nodes whose weight is the readout (``[units, n_classes]``)."""
-    from onnx import numpy_helper
-
-    shapes = {t.name: numpy_helper.to_array(t).shape for t in proto.graph.initializer}
-    return [node.name for node in proto.graph.node if node.op_type == "MatMul"
-            and any(len(shapes.get(i, ())) == 2 and shapes[i][1] == n_classes for i in node.input)]
-
-
-def to_onnx_variant(proto, precision: str, calibration: np.ndarray | None = None):
-    """The float32 ONNX model ``proto`` quantised to ``precision`` (``int8`` or ``int8-static``)."""
-    import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
-
-    class Calibration(CalibrationDataReader):
-        def __init__(self, bits):
-            rows = np.asarray(bits, np.float32)[:, :, None]
-            self.batches = iter([{"bits": rows[i:i + 64]} for i in range(0, len(rows), 64)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    n_classes = proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value
-    with tempfile.TemporaryDirectory(prefix="onnx-variant-") as work:
-        source, target = Path(work) / "float32.onnx", Path(work) / f"{precision}.onnx"
-        onnx.save(proto, source)
-        try:
-            if precision == "int8":
-                quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
-                                 nodes_to_quantize=_readout_matmuls(proto, n_classes))
-            elif precision == "int8-static":
-                quantize_static(source, target, Calibration(calibration), quant_format=QuantFormat.QDQ,
-                                per_channel=True, weight_type=QuantType.QInt8,
-                                activation_type=QuantType.QInt8)
-            else:
-                raise ExportError(f"no ONNX {precision} variant")
-        except ExportError:
-            raise
-        except Exception as exc:
-            raise ExportError(f"ONNX {precision} quantisation failed: {type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
-        return onnx.load(target)
-
-
-def tflite_weights(content: bytes) -> list[str]:
-    """The constant tensors of a TFLite file with their element types: what was quantised."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAsModel(content, 0)
-    graph = model.Subgraphs(0)
-    found = []
-    for i in range(graph.TensorsLength()):
-        tensor = graph.Tensors(i)
-        shape = tensor.ShapeAsNumpy().tolist() if tensor.ShapeLength() else []
-        if model.Buffers(tensor.Buffer()).DataLength() and np.prod(shape or [1]) > 1 \
-                and types[tensor.Type()] != "INT32":
-            found.append(f"{types[tensor.Type()].lower()} {shape}")
-    return sorted(found)
-
-
-def onnx_weights(proto) -> list[str]:
-    """The weight initializers of an ONNX model with their element types."""
-    import onnx
-
-    found = []
-    for tensor in proto.graph.initializer:
-        if int(np.prod(tensor.dims or [1])) > 1 and tensor.data_type != onnx.TensorProto.INT64:
-            found.append(f"{onnx.TensorProto.DataType.Name(tensor.data_type).lower()} {list(tensor.dims)}")
-    return sorted(found)
 
 
 @dataclasses.dataclass
@@ -203,18 +101,18 @@ def build_variants(precisions, twin, float_onnx, directory: Path, describe: Call
     from runtime.backends import open_backend
     from train.evaluate import evaluation_sets
 
-    from . import convert
+    from . import convert, structure
 
     n_bits = twin.input_shape[1]
-    calibration = calibration_bits(n_bits)
+    calibration = convert.calibration_bits(n_bits)
     parity_bits = np.concatenate(list(parity_sets.values()))
     reference_logits = reference.predict(parity_bits)
     sets = evaluation_sets(n_bits)
     outcomes: dict[str, dict] = {}
     for precision in precisions:
-        for fmt in FORMATS[precision]:
+        for fmt in convert.FORMATS[precision]:
             t0 = time.perf_counter()
-            name = variant_file(precision, fmt)
+            name = convert.variant_file(precision, fmt)
             outcome = {"published": False, "file": name, "weights": [], "reasons": [], "gate": None}
             try:
                 with quiet_native():
@@ -222,13 +120,14 @@ def build_variants(precisions, twin, float_onnx, directory: Path, describe: Call
                         data = convert.describe_tflite(
                             convert.to_tflite(twin, directory, precision, calibration),
                             describe(fmt, precision))
-                        problems = convert.check_tflite(data, n_bits)
-                        outcome["weights"] = tflite_weights(data)
+                        problems = structure.check_tflite(data, n_bits)
+                        outcome["weights"] = structure.tflite_weights(data)
                     else:
-                        proto = convert.describe_onnx(to_onnx_variant(float_onnx, precision, calibration),
-                                                      describe(fmt, precision))
-                        problems = convert.check_onnx(proto, n_bits)
-                        outcome["weights"] = onnx_weights(proto)
+                        proto = convert.describe_onnx(
+                            convert.to_onnx_variant(float_onnx, precision, calibration),
+                            describe(fmt, precision))
+                        problems = structure.check_onnx(proto, n_bits)
+                        outcome["weights"] = structure.onnx_weights(proto)
                         data = proto.SerializeToString()
             except ExportError as exc:
                 problems = [str(exc)]

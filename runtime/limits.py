@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["MAX_THREADS", "MAX_BATCH_SIZE", "MAX_MANIFEST_BYTES", "MAX_ARTIFACT_BYTES",
+__all__ = ["MAX_THREADS", "MAX_BATCH_SIZE", "MAX_MANIFEST_BYTES", "MAX_DEPTH", "MAX_ARTIFACT_BYTES",
            "CHUNK_ITEMS", "CHUNK_CHARS", "check_count", "check_threads", "default_threads",
-           "WHY_THREADS", "WHY_BATCH"]
+           "WHY_THREADS", "WHY_BATCH", "depth_exceeds"]
 
 #: Inference threads one Predictor may run in all: ``threads`` (batches at once) times
 #: ``num_threads`` (threads inside one call). Far more crashed LiteRT and swelled
@@ -21,6 +21,9 @@ MAX_THREADS = 256
 MAX_BATCH_SIZE = 1 << 14
 #: A manifest is a few KB; one this large is not a manifest.
 MAX_MANIFEST_BYTES = 1 << 20
+#: JSON nesting deeper than this is refused: the manifest's own schema is 4 deep, and code
+#: that walks ``Manifest.data`` recursively must never run out of stack.
+MAX_DEPTH = 32
 #: An artifact of this model is tens of kilobytes; a file this large is not one of them.
 MAX_ARTIFACT_BYTES = 1 << 30
 #: A golden set holds a few hundred strings; one with more rows than this is not one, and
@@ -92,3 +95,17 @@ def check_settings(batch_size=None, threads=None, num_threads=None) -> tuple:
     if threads is not None:
         threads = check_threads(threads, num_threads or 1)
     return batch_size, threads, num_threads
+
+
+def depth_exceeds(data, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON ``data`` nests deeper than ``limit``, found without recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False

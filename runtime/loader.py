@@ -11,7 +11,8 @@ after it is opened its input and output are checked against the manifest's
 (``open_artifact``): a damaged, replaced or mismatched model is refused with a
 ModelError, never run. Checksums are the only reliable guard: damaged ``.tflite`` files
 can load and give wrong numbers, or crash the process while loading. An artifact is read
-once: the bytes checked are the bytes opened.
+once: the bytes checked are the bytes opened. ``verify_files`` checks every file a manifest
+lists the same way, without opening any.
 
 ``open_model`` is the one place where ``backend="auto"`` is decided: the first backend
 of ``AUTO_PREFERENCE`` that the model has and whose package is installed; and
@@ -34,7 +35,7 @@ from .manifest import (DEFAULT_PRECISION, MANIFEST_NAME, Artifact, Manifest, che
                        read_manifest)
 
 __all__ = ["AUTO_PREFERENCE", "DEFAULT_MODEL_DIR", "LOCAL_MODEL_DIR", "find_manifest", "model_manifest",
-           "read_verified", "read_artifact", "verify_artifact", "open_verified", "open_artifact",
+           "read_verified", "read_artifact", "verify_artifact", "verify_files", "open_verified", "open_artifact",
            "open_model", "auto_order", "pick_graph", "installed"]
 
 #: The order in which ``backend="auto"`` tries the backends; the first one installed wins.
@@ -132,6 +133,18 @@ def read_verified(artifact: Artifact) -> bytes:
         raise ModelError(f"{artifact.path}: sha256 is {digest[:16]}..., the manifest says "
                          f"{artifact.sha256[:16]}...: damaged or replaced artifact, refusing it")
     return content
+
+
+def verify_files(manifest: Manifest) -> list[str]:
+    """Why each file the manifest lists (``Manifest.files``) is missing or differs from its
+    recorded size and sha256, one message a file; an empty list when every one matches."""
+    problems = []
+    for artifact in manifest.files():
+        try:
+            read_verified(artifact)
+        except ModelError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def read_artifact(manifest: Manifest, backend: str, precision: str = DEFAULT_PRECISION,

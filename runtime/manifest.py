@@ -11,8 +11,9 @@ Beside the float32 artifacts a model may carry reduced-precision variants (``var
 a golden set (``golden``: inputs and the reference's outputs, for ``runtime.verify``); they
 are listed and checked like the artifacts. A proved model may also carry its folded files
 (``folded``: ``artifacts`` and ``variants`` again, each entry with the proof of its own
-weights, ``proof``; see ``runtime.weights``), checked the same way. ``Manifest.artifact(backend,
-precision, graph)`` finds one, and says what the model has when it lacks it.
+weights, ``proof``; see ``runtime.weights``), checked the same way, as are the golden set's
+ONNX test data (one folder down). ``Manifest.artifact(backend, precision, graph)`` finds one,
+and says what the model has when it lacks it; ``Manifest.files()`` lists every file.
 
 A model directory may be hostile: the manifest and each artifact must be regular files
 of bounded size (``runtime.files``), the manifest at most ``MAX_DEPTH`` deep, and values
@@ -29,7 +30,7 @@ from typing import Any
 
 from .errors import ModelError, UsageError, show
 from .files import as_path, read_regular, sha256
-from .limits import MAX_MANIFEST_BYTES
+from .limits import MAX_DEPTH, MAX_MANIFEST_BYTES, depth_exceeds
 
 __all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "PRECISIONS", "DEFAULT_PRECISION",
            "GRAPHS", "check_precision", "check_graph", "Artifact", "Manifest", "read_manifest"]
@@ -105,10 +106,17 @@ class Manifest:
     folded: dict[str, dict[str, Artifact]] = field(default_factory=dict)
     #: The sha256 of the bytes parsed, held against a signature's record (``runtime.signing``).
     sha256: str = field(default="", repr=False, compare=False)
+    test_data: tuple[Artifact, ...] = ()  # the golden set in the ONNX test-data layout
 
     @property
     def directory(self) -> Path:
         return self.path.parent
+
+    def files(self) -> list[Artifact]:
+        """Every file the manifest lists (artifacts, variants, folded files, golden set, test data)."""
+        listed = [a for by_backend in (self.artifacts, *self.variants.values(), *self.folded.values())
+                  for a in by_backend.values()]
+        return listed + ([self.golden] if self.golden else []) + list(self.test_data)
 
     def precisions(self, graph: str = "recurrent") -> dict[str, list[str]]:
         """Every precision the model has in ``graph``, with the backends it has it for."""
@@ -152,24 +160,6 @@ def _fail(path: Path, what: str) -> ModelError:
     return ModelError(f"{path}: bad manifest: {what}")
 
 
-#: JSON nesting deeper than this is refused: the manifest's own schema is 4 deep, and code
-#: that walks ``Manifest.data`` recursively must never run out of stack.
-MAX_DEPTH = 32
-
-
-def _depth_exceeds(data: Any, limit: int) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-    return False
-
-
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -199,7 +189,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         raise ModelError(f"{path}: manifest is not valid JSON: {exc}") from exc
     except RecursionError:
         data = None
-    if data is None or _depth_exceeds(data, MAX_DEPTH):
+    if data is None or depth_exceeds(data, MAX_DEPTH):
         raise _fail(path, f"nested more than {MAX_DEPTH} deep")
     if not isinstance(data, dict):
         raise _fail(path, "expected a JSON object")
@@ -225,10 +215,11 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     artifacts = {backend: _entry(path, f"artifacts.{show(backend)[1:-1]}", backend, entry)
                  for backend, entry in entries.items()}
     variants = _variants(path, "variants", data.get("variants"))
-    golden = data.get("golden")
-    golden = None if golden is None else _entry(path, "golden", "golden", golden)
+    section = data.get("golden")
+    golden = None if section is None else _entry(path, "golden", "golden", section)
     return Manifest(path, n_bits, n_classes, artifacts, data, variants, golden,
-                    _folded(path, data.get("folded")), sha256(raw).hexdigest())
+                    _folded(path, data.get("folded")), sha256(raw).hexdigest(),
+                    _test_data(path, section.get("onnx_test_data")) if golden else ())
 
 
 def _variants(path: Path, where: str, listed: Any, graph: str = "recurrent") -> dict:
@@ -269,19 +260,29 @@ def _folded(path: Path, section: Any) -> dict:
             **_variants(path, "folded.variants", section.get("variants"), "folded")}
 
 
-def _entry(path: Path, where: str, backend: str, entry: Any,
-           precision: str = DEFAULT_PRECISION, graph: str = "recurrent") -> Artifact:
-    """One file's entry (an artifact, a variant, the golden set), checked."""
+def _test_data(path: Path, section: Any) -> tuple[Artifact, ...]:
+    """``golden.onnx_test_data``: the golden set's files one folder down, checked."""
+    files = [] if section is None else section.get("files") if isinstance(section, dict) else None
+    if not isinstance(files, list) or not all(isinstance(e, dict) for e in files):
+        raise _fail(path, "golden.onnx_test_data must be an object whose 'files' are objects")
+    return tuple(_entry(path, f"golden.onnx_test_data.files[{i}]", "onnx test data",
+                        {"format": "TensorProto", **e}, folder=True) for i, e in enumerate(files))
+
+
+def _entry(path: Path, where: str, backend: str, entry: Any, precision: str = DEFAULT_PRECISION,
+           graph: str = "recurrent", folder: bool = False) -> Artifact:
+    """One file's entry (an artifact, a variant, the golden set; ``folder``: a test-data file), checked."""
     if not isinstance(entry, dict):
         raise _fail(path, f"{where} must be an object")
     lacking = [k for k in ("file", "format", "sha256", "size_bytes") if k not in entry]
     if lacking:
         raise _fail(path, f"{where} is missing {', '.join(lacking)}")
     file = entry["file"]
-    # A plain file name beside the manifest: never a path that leads elsewhere.
-    if (not isinstance(file, str) or not file or file in (".", "..")
-            or "/" in file or "\\" in file or "\0" in file):
-        raise _fail(path, f"{where}.file must be a file name beside the manifest, got {show(file)}")
+    # A plain file name beside the manifest (or in one folder there): never a path elsewhere.
+    names = file.split("/") if isinstance(file, str) else [None]
+    if len(names) != 1 + folder or any(not n or n in (".", "..") or "\\" in n or "\0" in n for n in names):
+        raise _fail(path, f"{where}.file must be a file name beside the manifest"
+                          f"{' in one folder' if folder else ''}, got {show(file)}")
     digest = entry["sha256"]
     if (not isinstance(digest, str) or len(digest) != 64
             or any(c not in "0123456789abcdef" for c in digest.lower())):

@@ -242,13 +242,13 @@ def assert_logits_close():
     two different calls (another batch shape, another engine, another process or CPU).
 
     Per row, ``max |candidate - reference| <= copies * (ATOL + RTOL * max |reference row|)``,
-    with the export's own ``ATOL`` and ``RTOL`` (``export.parity``). Two such calls sum in
+    with the export's own ``ATOL`` and ``RTOL`` (``export.comparison``). Two such calls sum in
     different orders (oneDNN, XNNPACK and MLAS pick their kernels by instruction set and
     batch shape), so float32 round-off, which grows with the row's magnitude, is all that
     may differ; bit-identical results are never assumed. ``copies=2`` compares two
     candidates that each hold the rule against one reference (the triangle inequality).
     """
-    from export.parity import ATOL, RTOL  # only the TensorFlow tests use this fixture
+    from export.comparison import ATOL, RTOL  # only the TensorFlow tests use this fixture
 
     def check(candidate, reference, copies: int = 1) -> None:
         import numpy as np

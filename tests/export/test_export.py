@@ -124,7 +124,7 @@ def test_no_folded_form_without_a_proof_and_the_manifest_says_why(exported, cell
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_tflite_has_builtin_ops_only(exported, cell):
-    from export.convert import check_tflite, tflite_ops
+    from export.structure import check_tflite, tflite_ops
 
     out, _ = exported(cell)
     content = (out / "model.tflite").read_bytes()
@@ -183,7 +183,8 @@ def test_batch_sizes_1_and_4096_run_through_the_runtime(exported, cell, assert_l
 # ------------------------------------------------------------------------ the manifest
 
 def test_manifest_matches_files_and_contract(exported):
-    from export.manifest import sha256_of, verify_artifacts
+    from export.manifest import sha256_of
+    from runtime.loader import model_manifest, verify_files
 
     out, _ = exported("rnn")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -201,7 +202,7 @@ def test_manifest_matches_files_and_contract(exported):
     assert manifest["artifacts"]["tflite"]["opset"] is None
     assert manifest["artifacts"]["tflite"]["converter"].startswith("tensorflow.lite.TFLiteConverter ")
     assert manifest["artifacts"]["onnx"]["converter"].startswith("tf2onnx ")
-    assert verify_artifacts(manifest, out) == []
+    assert verify_files(model_manifest(out)) == []
     assert manifest["parity"]["passed"] is True
     assert manifest["training"] is None  # no train_report.json beside the tiny model
     assert manifest["versions"]["tensorflow"] and manifest["created"].endswith("Z")
@@ -453,7 +454,7 @@ def test_flex_ops_in_a_file_are_named(tmp_path):
     import keras
     import tensorflow as tf
 
-    from export.convert import check_tflite, tflite_ops
+    from export.structure import check_tflite, tflite_ops
     from train.model import build_model
 
     looped = build_model("rnn", UNITS, 50, seed=1)

@@ -8,7 +8,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 import runtime  # noqa: E402
-from export.convert import check_onnx  # noqa: E402
+from export.structure import check_onnx  # noqa: E402
 
 MODEL = Path(runtime.__file__).parent / "model" / "model.onnx"
 

@@ -210,13 +210,13 @@ def test_the_folded_int8_files_go_through_the_variant_gate(tmp_path):
 
 
 def test_the_default_model_ships_the_folded_files_too(exported, tmp_path):
-    from export.manifest import read_manifest, verify_artifacts
     from export.publish_default import publish_default
+    from runtime.loader import model_manifest, verify_files
 
     out, _, _ = exported
     written = publish_default(out, tmp_path / "model")
     assert set(FOLDED) <= {p.name for p in written}
-    assert verify_artifacts(read_manifest(tmp_path / "model"), tmp_path / "model") == []
+    assert verify_files(model_manifest(tmp_path / "model")) == []
 
 
 def test_the_weights_of_a_cell_with_a_bias_are_read_back_exactly(tmp_path):

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.parity import ATOL, RTOL, check_parity, parity_inputs
+from export.comparison import ATOL, RTOL
+from export.parity import check_parity, parity_inputs
 from runtime.errors import ModelError
 from train.data import count_ones
 from conftest import FakeBackend

@@ -86,7 +86,7 @@ def test_onnx_test_data_replays_in_the_onnx_reference_evaluator(two_exports):
     import onnx
     from onnx.reference import ReferenceEvaluator
 
-    from export.parity import ATOL, RTOL
+    from export.comparison import ATOL, RTOL
 
     first, _, _ = two_exports
     folder = first / "test_data_set_0"
@@ -110,15 +110,15 @@ def test_onnx_test_data_replays_in_the_onnx_reference_evaluator(two_exports):
 
 
 def test_a_changed_test_data_file_fails_the_manifest_check(two_exports, tmp_path):
-    from export.manifest import read_manifest, verify_artifacts
+    from runtime.loader import model_manifest, verify_files
 
     first, _, _ = two_exports
     copy = tmp_path / "copy"
     shutil.copytree(first, copy)
-    assert verify_artifacts(read_manifest(copy), copy) == []
+    assert verify_files(model_manifest(copy)) == []
     pb = copy / "test_data_set_0" / "output_0.pb"
     pb.write_bytes(pb.read_bytes()[:-4] + b"\0\0\0\0")
-    assert any("output_0.pb" in p for p in verify_artifacts(read_manifest(copy), copy))
+    assert any("output_0.pb" in p for p in verify_files(model_manifest(copy)))
 
 
 def test_the_signed_export_verifies_and_the_unsigned_one_has_no_signature(two_exports):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from export.__main__ import main
-from export.variants import FORMATS, VARIANTS, variant_file
+from export.convert import FORMATS, VARIANTS, variant_file
 
 from test_export import FAST_FLAGS, _save_exact_model
 
@@ -75,9 +75,9 @@ def test_a_damaged_variant_is_refused_by_the_gate(tmp_path, monkeypatch, capsys)
     import onnx
     from onnx import numpy_helper
 
-    import export.variants
+    import export.convert
 
-    quantise = export.variants.to_onnx_variant
+    quantise = export.convert.to_onnx_variant
 
     def damaged(proto, precision, calibration=None):
         model = quantise(proto, precision, calibration)
@@ -91,7 +91,7 @@ def test_a_damaged_variant_is_refused_by_the_gate(tmp_path, monkeypatch, capsys)
     out = tmp_path / "artifacts"
     _save_exact_model(out)
     _small_evaluation_sets(monkeypatch)
-    monkeypatch.setattr(export.variants, "to_onnx_variant", damaged)
+    monkeypatch.setattr(export.convert, "to_onnx_variant", damaged)
     assert main(["--out", str(out), *CHECK, "--variants", "int8"]) == 0  # float32 still published
     assert "onnx int8: REFUSED" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())

@@ -1,5 +1,6 @@
 """Finding and trusting a model: search order, manifest checks, damaged artifacts."""
 
+import hashlib
 import json
 import shutil
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime.loader import find_manifest, verify_artifact
+from runtime.loader import find_manifest, model_manifest, verify_artifact, verify_files
 from runtime.manifest import read_manifest
 from conftest import DAMAGES, SHIPPED, copy_model, damage, edit_manifest, relist
 
@@ -102,6 +103,11 @@ def test_manifest_whose_shapes_lie_is_refused(model_dir, backend):
     (lambda m: m["artifacts"]["onnx"].update(sha256="abc"), "64 hex digits"),
     (lambda m: m["artifacts"]["onnx"].update(size_bytes="12"), "size_bytes"),
     (lambda m: m.update(artifacts={}), "non-empty"),
+    (lambda m: m["golden"].update(onnx_test_data={"files": [{"file": "../x.pb", "sha256": "0" * 64,
+                                                             "size_bytes": 1}]}), "in one folder"),
+    (lambda m: m["golden"].update(onnx_test_data={"files": [{"file": "a/b/x.pb", "sha256": "0" * 64,
+                                                             "size_bytes": 1}]}), "in one folder"),
+    (lambda m: m["golden"].update(onnx_test_data={"files": "x.pb"}), "'files' are objects"),
 ])
 def test_bad_manifest_is_refused(model_dir, change, message):
     edit_manifest(model_dir, change)
@@ -286,3 +292,24 @@ def test_an_unenterable_directory_is_a_model_error_not_a_traceback(unprivileged)
                               text=True, timeout=60, cwd=cwd)
         assert (done.returncode, done.stderr) == (3, ""), done.stderr
         assert "cannot look for a model there: Permission denied" in done.stdout
+
+
+def test_verify_files_checks_every_file_the_manifest_lists(model_dir):
+    """The artifacts, the folded files, the golden set and its ONNX test data, one folder down:
+    what the export's publishing commands refuse on."""
+    folder = model_dir / "test_data_set_0"
+    folder.mkdir()
+    (folder / "input_0.pb").write_bytes(b"tensor")
+    entry = {"file": "test_data_set_0/input_0.pb", "size_bytes": 6,
+             "sha256": hashlib.sha256(b"tensor").hexdigest()}
+    edit_manifest(model_dir, lambda m: m["golden"].update(onnx_test_data={"files": [entry]}))
+    manifest = model_manifest(model_dir)
+    listed = {str(a.path.relative_to(model_dir)) for a in manifest.files()}
+    assert {"model.tflite", "model.folded.onnx", "golden.npz", "test_data_set_0/input_0.pb"} <= listed
+    assert verify_files(manifest) == []
+    (folder / "input_0.pb").write_bytes(b"tensoR")
+    (model_dir / "golden.npz").unlink()
+    problems = verify_files(manifest)
+    assert len(problems) == 2
+    assert any("golden.npz" in p for p in problems)
+    assert any("input_0.pb" in p and "sha256" in p for p in problems)
