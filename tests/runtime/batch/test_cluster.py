@@ -4,8 +4,8 @@ Two raylets started with ``ray start``, as the README's recipe does, on two loop
 addresses (the head on 127.0.0.2 with 2 CPUs, the second node on 127.0.0.3 with 2 CPUs:
 the default pool of 3 actors cannot fit on one node), with their own temporary
 directories and a token of their own given through ``RAY_AUTH_TOKEN``. The driver is the
-command line in a child process. Nodes are lost by killing their raylet (and for the
-head, its GCS) by process id: ``ray stop`` would stop every Ray process of the host.
+command line in a child process. Nodes are lost by killing their raylet (the head by
+killing its GCS) by process id: ``ray stop`` would stop every Ray process of the host.
 
 Every test checks the outcome the README promises: the job completes exactly (every line
 once, counts exact) or fails with exit 3 and one line naming what was lost, within
@@ -141,8 +141,11 @@ class TwoNodes:
         self.start_node()
 
     def lose_head(self) -> None:
-        pids = _pids(str(self.base / "h"))
-        assert len(pids) == 2, pids
+        """The head's GCS killed. Its raylet is left running: the driver is attached to it
+        (on the head's host Ray attaches a driver to the head's raylet), and when both go
+        at once Ray's core worker may end the driver itself first (see the README)."""
+        pids = _pids(str(self.base / "h"), kinds=("gcs_server",))
+        assert len(pids) == 1, pids
         _kill(pids)
 
     def stop(self) -> None:
