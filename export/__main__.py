@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
-from runtime.cli.args import EXIT_BROKEN_PIPE, OneLineParser, integer, number, run_main
+from runtime.cli.args import Fail, OneLineParser, integer, number, run_main
 
 from .config import DEFAULT_BATCH_SIZES, GRAPH_FORMS, ExportConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EPILOG = """\
 exit codes:
@@ -96,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return its exit status (see ``--help``)."""
-    return run_main("export", lambda: _main(argv))
+    """Run the command line; return its exit status (see ``--help``). Errors are said in one
+    line and mapped to their status by ``run_main``, as in every command line."""
+    return run_main("export", lambda: _main(argv), interrupted="export: interrupted; nothing was published")
 
 
 def _main(argv: list[str] | None) -> int:
@@ -107,7 +108,7 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
-    from runtime.errors import ParityEdgeError, UsageError
+    from runtime.errors import UsageError
 
     try:
         config = ExportConfig(out=args.out, model=args.model, seed=args.seed, n_random=args.n_random,
@@ -116,50 +117,34 @@ def _main(argv: list[str] | None) -> int:
                               soak=args.soak, soak_seed=args.soak_seed, variants=args.variants,
                               variant_min_gap=args.variant_min_gap, sign_key=args.sign_key)
     except UsageError as exc:
-        print(f"export: {exc} (see --help)", file=sys.stderr)
-        return EXIT_USAGE
+        raise Fail(f"export: {exc} (see --help)", EXIT_USAGE) from None
     if not args.verbose:
         # Before TensorFlow is imported, or it is too late to quieten its C++ logging.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not config.model_path.is_file():  # say so before spending seconds importing TensorFlow
+        raise Fail(f"export: {config.model_path}: no such model file (train one first: make train)",
+                   EXIT_FAILED)
+    if config.sign_key is not None and not config.sign_key.is_file():
+        raise Fail(f"export: {config.sign_key}: no such key file (make keys makes a pair under keys/)",
+                   EXIT_FAILED)
+    from .pipeline import run_export
 
-    try:
-        if not config.model_path.is_file():  # say so before spending seconds importing TensorFlow
-            print(f"export: {config.model_path}: no such model file (train one first: make train)",
-                  file=sys.stderr)
-            return EXIT_FAILED
-        if config.sign_key is not None and not config.sign_key.is_file():
-            print(f"export: {config.sign_key}: no such key file (make keys makes a pair under "
-                  f"keys/)", file=sys.stderr)
-            return EXIT_FAILED
-        from .pipeline import run_export
-
-        outcome = run_export(config, log=print, quiet=not args.verbose)
-        for line in outcome.parity.lines():
-            print(f"parity: {line}")
-        for fmt, result in (outcome.soak or {}).items():
-            for family in result["families"].values():
-                for string in family["examples"]:
-                    print(f"soak: {fmt}: miscounted {string} ({string.count('1')} ones)")
-        if not outcome:
-            print(f"export: FAILED: nothing published; {config.out} is unchanged; "
-                  f"report: {outcome.report_path}", file=sys.stderr)
-            return EXIT_FAILED
-        print(f"export: published {', '.join(p.name for p in outcome.published)} to {config.out} "
-              f"in {outcome.seconds['total']:.1f} s")
-        exactness = outcome.manifest["exactness"]
-        print(f"export: {'exact' if exactness['exact'] else 'NOT EXACT (--allow-inexact)'}: "
-              f"{exactness['claim']}")
-        return EXIT_OK
-    except ParityEdgeError as exc:
-        print(f"export: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("export: interrupted; nothing was published", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. `| head`): stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+    outcome = run_export(config, log=print, quiet=not args.verbose)
+    for line in outcome.parity.lines():
+        print(f"parity: {line}")
+    for fmt, result in (outcome.soak or {}).items():
+        for family in result["families"].values():
+            for string in family["examples"]:
+                print(f"soak: {fmt}: miscounted {string} ({string.count('1')} ones)")
+    if not outcome:
+        raise Fail(f"export: FAILED: nothing published; {config.out} is unchanged; "
+                   f"report: {outcome.report_path}", EXIT_FAILED)
+    print(f"export: published {', '.join(p.name for p in outcome.published)} to {config.out} "
+          f"in {outcome.seconds['total']:.1f} s")
+    exactness = outcome.manifest["exactness"]
+    print(f"export: {'exact' if exactness['exact'] else 'NOT EXACT (--allow-inexact)'}: "
+          f"{exactness['claim']}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

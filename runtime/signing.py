@@ -56,25 +56,10 @@ def signed_files(signature: Path) -> set[str]:
     return set(signed_digests(signature))
 
 
-def _listed_files(directory: Path) -> set[str]:
-    """Every file the manifest lists, with the manifest itself."""
-    try:
-        manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
-        names = {MANIFEST_NAME, *(e["file"] for e in manifest["artifacts"].values())}
-        for by_format in (manifest.get("variants") or {}).values():
-            names.update(e["file"] for e in by_format.values())
-        folded = manifest.get("folded") or {}
-        names.update(e["file"] for e in (folded.get("artifacts") or {}).values())
-        for by_format in (folded.get("variants") or {}).values():
-            names.update(e["file"] for e in by_format.values())
-        golden = manifest.get("golden") or {}
-        if golden:
-            names.add(golden["file"])
-            names.update(e["file"] for e in (golden.get("onnx_test_data") or {}).get("files", []))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SignatureError(f"{directory / MANIFEST_NAME}: cannot read the files it lists: "
-                             f"{exc}") from exc
-    return names
+def _listed_files(directory: Path, manifest) -> set[str]:
+    """Every file ``manifest`` lists (``Manifest.files``), relative to ``directory``, with
+    the manifest itself."""
+    return {MANIFEST_NAME, *(a.path.relative_to(directory).as_posix() for a in manifest.files())}
 
 
 def _reason(directory: Path, signature: Path, exc: Exception) -> str:
@@ -104,7 +89,15 @@ def _reason(directory: Path, signature: Path, exc: Exception) -> str:
 def verify_signature(model_dir: str | Path, public_key: str | Path) -> set[str]:
     """Refuse (SignatureError) a model directory that ``public_key`` did not sign as it is
     now; return the files the signature covers. See the module docstring."""
-    directory, key = Path(model_dir), Path(public_key)
+    return _verified(Path(model_dir), Path(public_key))[1]
+
+
+def _verified(directory: Path, key: Path):
+    """``(manifest, covered)``: the directory's manifest as signed, parsed by the one reader,
+    and the files the signature covers, once the signature holds and covers every file the
+    manifest lists."""
+    from .manifest import read_manifest
+
     signature = directory / SIGNATURE_NAME
     if not key.is_file():
         raise SignatureError(f"{key}: no such public key file")
@@ -118,24 +111,24 @@ def verify_signature(model_dir: str | Path, public_key: str | Path) -> set[str]:
     except Exception as exc:  # the library raises ValueError and its dependencies' own types
         raise SignatureError(f"{directory}: signature check failed: "
                              f"{_reason(directory, signature, exc)}") from exc
+    manifest = read_manifest(directory / MANIFEST_NAME)
+    if signed_digests(signature).get(MANIFEST_NAME) != manifest.sha256:
+        raise SignatureError(f"{directory / MANIFEST_NAME}: not the manifest that was signed (it "
+                             "changed while it was being checked, or it is not the signed "
+                             "directory's manifest)")
     covered = signed_files(signature)
-    uncovered = sorted(_listed_files(directory) - covered)
+    uncovered = sorted(_listed_files(directory, manifest) - covered)
     if uncovered:
         raise SignatureError(f"{directory}: the signature does not cover {', '.join(uncovered)}")
-    return covered
+    return manifest, covered
 
 
 def read_trusted_manifest(path: str | Path, public_key: str | Path):
-    """The manifest at ``path``, read only after ``verify_signature`` accepted its directory
-    for ``public_key``, and refused unless the bytes parsed are the bytes signed (a manifest
+    """The manifest at ``path``, read only after the signature of its directory held for
+    ``public_key``, and refused unless the bytes parsed are the bytes signed (a manifest
     swapped between the check and the read is not trusted). What the loader calls before
     any backend opens a file of the model."""
-    from .manifest import read_manifest
-
     path = Path(path)
-    verify_signature(path.parent, public_key)
-    manifest = read_manifest(path)
-    if signed_digests(path.parent / SIGNATURE_NAME).get(path.name) != manifest.sha256:
-        raise SignatureError(f"{path}: not the manifest that was signed (it changed while it "
-                             "was being checked, or it is not the signed directory's manifest)")
-    return manifest
+    if path.name != MANIFEST_NAME:
+        raise SignatureError(f"{path}: not the signed directory's manifest ({MANIFEST_NAME})")
+    return _verified(path.parent, Path(public_key))[0]
