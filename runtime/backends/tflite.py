@@ -90,7 +90,8 @@ class TFLiteBackend(Backend):
     (creating one when all are busy) and returns it afterwards, so concurrent calls never
     share one. The input has a dynamic batch dimension; each interpreter keeps the batch
     size it last ran, and a call takes one already sized for its batch when there is one,
-    so a steady batch size never resizes. ``num_threads`` is XNNPACK's thread count per
+    so a steady batch size never resizes. A call of one row (the latency case) uses an
+    interpreter of its thread's own instead, sized for one row, with no lock to take. ``num_threads`` is XNNPACK's thread count per
     interpreter; None means 1.
     """
 
@@ -111,6 +112,7 @@ class TFLiteBackend(Backend):
         self._content = _read_model(self.path, content)
         self._lock = threading.Lock()
         self._idle: list[list] = []  # [interpreter, current batch size], most recent last
+        self._own = threading.local()  # .single: this thread's interpreter for one row
         slot = self._new_slot()
         interp = slot[0]
         try:
@@ -172,6 +174,8 @@ class TFLiteBackend(Backend):
 
     def _predict(self, inputs: np.ndarray) -> np.ndarray:
         n = inputs.shape[0]
+        if n == 1:
+            return self._predict_one(inputs)
         slot = self._borrow(n) or self._new_slot()
         try:
             interp = slot[0]
@@ -189,3 +193,22 @@ class TFLiteBackend(Backend):
         finally:
             with self._lock:
                 self._idle.append(slot)
+
+    def _predict_one(self, inputs: np.ndarray) -> np.ndarray:
+        """One row on this thread's own interpreter, made (and sized) on its first use."""
+        slot = getattr(self._own, "single", None)
+        if slot is None:
+            slot = self._new_slot()
+        interp = slot[0]
+        try:
+            if slot[1] != 1:
+                interp.resize_tensor_input(self._input_index, [1, self.n_bits, 1], strict=True)
+                interp.allocate_tensors()
+                slot[1] = 1
+                self._own.single = slot
+            interp.set_tensor(self._input_index, inputs)
+            interp.invoke()
+            return interp.get_tensor(self._output_index)
+        except Exception as exc:
+            self._own.single = None  # state unknown: a new one next time
+            raise ModelError(f"{self.path}: LiteRT failed to run the model: {exc}") from exc

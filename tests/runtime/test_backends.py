@@ -315,3 +315,33 @@ def test_one_row_fast_path_agrees_and_still_refuses_bad_values():
     row[0, 7] = 2
     with pytest.raises(runtime.InputError, match="item 0, position 7: value 2; expected 0 or 1"):
         predictor.predict(row)
+
+
+def test_single_rows_on_many_threads_each_get_their_own_interpreter():
+    """A one-row call runs on its thread's own LiteRT interpreter (no lock); many threads at
+    once, mixed with batches on the shared pool, all count exactly."""
+    import threading
+
+    backend = open_backend("tflite", MODEL / "model.folded.tflite")
+    rng = np.random.default_rng(4)
+    rows = rng.integers(0, 2, (64, 50)).astype(np.uint8)
+    interpreters, errors = set(), []
+
+    def work():
+        try:
+            for k in range(200):
+                row = rows[k % 64:k % 64 + 1]
+                assert backend.predict(row).argmax(axis=1).tolist() == [int(row.sum())]
+                if k % 50 == 0:
+                    assert (backend.predict(rows).argmax(axis=1) == rows.sum(axis=1)).all()
+            interpreters.add(id(backend._own.single[0]))
+        except BaseException as exc:  # the main thread reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(interpreters) == 6
