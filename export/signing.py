@@ -14,9 +14,6 @@ the device, without TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from .errors import ExportError
@@ -45,19 +42,15 @@ def sign_directory(directory: Path, names: list[str], key: Path) -> str:
     directory, key = Path(directory), Path(key)
     if not key.is_file():
         raise ExportError(f"{key}: no such key file (make keys makes a pair under keys/)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{SIGNATURE_NAME}.", dir=directory)
-    os.close(fd)
-    ignored = sorted({p.name for p in directory.iterdir() if p.name not in names}
-                     | {SIGNATURE_NAME, Path(tmp).name})
-    try:
+    from runtime.files import atomic_path
+
+    with atomic_path(directory / SIGNATURE_NAME) as tmp:
+        ignored = sorted({p.name for p in directory.iterdir() if p.name not in names}
+                         | {SIGNATURE_NAME, tmp.name})
         config = signing.Config().set_hashing_config(
             hashing.Config().set_ignored_paths(paths=ignored))
         try:
             config.use_elliptic_key_signer(private_key=key).sign(directory, tmp)
         except (ValueError, TypeError, OSError) as exc:
             raise ExportError(f"{key}: cannot sign with this key: {exc}") from exc
-        os.replace(tmp, directory / SIGNATURE_NAME)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return SIGNATURE_NAME

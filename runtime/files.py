@@ -129,12 +129,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     ``.weights.h5``), and the file gets the permissions any new file gets (the umask's).
     On any exception the temporary file is removed and ``target`` is untouched.
     """
-    import tempfile
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     stem = target.name.split(".", 1)[0]
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{stem}.", suffix="".join(target.suffixes))
+    name, fd = create_beside(str(target.parent), f".{stem}.", "".join(target.suffixes))
     os.close(fd)
     temporary = Path(name)
     umask = os.umask(0)
@@ -147,6 +145,23 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
         raise
     sync_directory(target.parent)
+
+
+def create_beside(directory: str, prefix: str, suffix: str) -> tuple[str, int]:
+    """A new, private file ``<prefix><random><suffix>`` in ``directory``: ``(path, fd)``,
+    opened for writing. What ``tempfile.mkstemp`` does, without its imports (shutil, random
+    and the compression modules, a visible share of a command line's cold start)."""
+    import errno
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return path, os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "No usable temporary file name",
+                          os.path.join(directory, f"{prefix}*{suffix}"))
 
 
 def write_atomically(target: str | os.PathLike, data: bytes) -> None:

@@ -21,6 +21,7 @@ import os
 import stat
 import sys
 
+from ..files import create_beside, sync_directory
 from .interrupts import forget, held, remove_on_signal
 
 __all__ = ["StdoutSink", "AtomicFile", "StreamSink", "open_output", "is_input"]
@@ -168,7 +169,7 @@ class AtomicFile:
         self._target, self._directory, self._st = target, directory, st
         try:
             with held():  # a signal in between would leave a file no one knows of
-                self._tmp, fd = _create_beside(directory, base)
+                self._tmp, fd = create_beside(directory, f".{base}.", ".tmp")
                 remove_on_signal(self._tmp)
                 self._file = os.fdopen(fd, "wb")
         except OSError as exc:
@@ -196,7 +197,7 @@ class AtomicFile:
             os.replace(self._tmp, self._target)
             forget(self._tmp)
             self._tmp = None
-        _sync_directory(self._directory)
+        sync_directory(self._directory or ".")
 
     def discard(self) -> None:
         try:
@@ -237,34 +238,3 @@ def _keep_owner(fd: int, st: os.stat_result) -> None:
             return
         except OSError:
             continue
-
-
-def _create_beside(directory: str, base: str) -> tuple[str, int]:
-    """Create a new, private temporary file ``.<base>.<random>.tmp`` in ``directory``.
-
-    What ``tempfile.mkstemp`` does, without its imports (shutil, random and the
-    compression modules, a visible share of a cold start).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        path = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
-        try:
-            return path, os.open(path, flags, 0o600)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "No usable temporary file name",
-                          os.path.join(directory, f".{base}.*.tmp"))
-
-
-def _sync_directory(directory: str) -> None:
-    """Make the rename itself durable; a file system that cannot is left as it is."""
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
