@@ -36,14 +36,14 @@ AT_CREATE = r"""
 import os, runpy, signal, sys
 import runtime.cli.output as output
 
-create = output._create_beside
+create = output.create_beside
 
 def create_then_signal(*args):
     made = create(*args)
     os.kill(os.getpid(), signal.SIGTERM)  # the file exists; its name is not recorded yet
     return made
 
-output._create_beside = create_then_signal
+output.create_beside = create_then_signal
 sys.argv = ["runtime.predict", *sys.argv[1:]]
 runpy.run_module("runtime.predict", run_name="__main__", alter_sys=True)
 """
