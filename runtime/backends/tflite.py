@@ -112,7 +112,8 @@ class TFLiteBackend(Backend):
         self._content = _read_model(self.path, content)
         self._lock = threading.Lock()
         self._idle: list[list] = []  # [interpreter, current batch size], most recent last
-        self._own = threading.local()  # .single: this thread's interpreter for one row
+        self._own = threading.local()  # .lease: this thread's interpreter for one row
+        self._singles: list[list] = []  # one-row interpreters whose threads have ended
         slot = self._new_slot()
         interp = slot[0]
         try:
@@ -134,8 +135,11 @@ class TFLiteBackend(Backend):
 
     def _after_fork(self) -> None:
         # Interpreters lent out at the fork belonged to threads that the child does not
-        # have: they are never returned, and new ones are made when needed.
+        # have: they are never returned, and new ones are made when needed. The one-row
+        # interpreters of those threads, given back as their storage goes, land in the old
+        # free list, which the child no longer uses.
         self._lock = threading.Lock()
+        self._singles = []
 
     def _new_slot(self) -> list:
         try:
@@ -195,20 +199,41 @@ class TFLiteBackend(Backend):
                 self._idle.append(slot)
 
     def _predict_one(self, inputs: np.ndarray) -> np.ndarray:
-        """One row on this thread's own interpreter, made (and sized) on its first use."""
-        slot = getattr(self._own, "single", None)
-        if slot is None:
-            slot = self._new_slot()
+        """One row on the interpreter this thread holds (``_Lease``): taken on its first
+        one-row call from those of threads that have ended, or made, and sized once."""
+        lease = getattr(self._own, "lease", None)
+        if lease is None:
+            try:
+                slot = self._singles.pop()  # atomic: no lock needed
+            except IndexError:
+                slot = self._new_slot()
+            lease = self._own.lease = _Lease(slot, self._singles)
+        slot = lease.slot
         interp = slot[0]
         try:
             if slot[1] != 1:
                 interp.resize_tensor_input(self._input_index, [1, self.n_bits, 1], strict=True)
                 interp.allocate_tensors()
                 slot[1] = 1
-                self._own.single = slot
             interp.set_tensor(self._input_index, inputs)
             interp.invoke()
             return interp.get_tensor(self._output_index)
         except Exception as exc:
-            self._own.single = None  # state unknown: a new one next time
+            lease.slot = None  # state unknown: dropped, and a new one next time
+            self._own.lease = None
             raise ModelError(f"{self.path}: LiteRT failed to run the model: {exc}") from exc
+
+
+class _Lease:
+    """A one-row interpreter held by one thread for as long as it lives: given back to the
+    backend's free list when the thread ends and its thread-local storage goes, so a server
+    that starts a thread per request reuses interpreters instead of making one each time."""
+
+    __slots__ = ("slot", "free")
+
+    def __init__(self, slot: list, free: list):
+        self.slot, self.free = slot, free
+
+    def __del__(self) -> None:
+        if self.slot is not None:
+            self.free.append(self.slot)

@@ -318,23 +318,27 @@ def test_one_row_fast_path_agrees_and_still_refuses_bad_values():
 
 
 def test_single_rows_on_many_threads_each_get_their_own_interpreter():
-    """A one-row call runs on its thread's own LiteRT interpreter (no lock); many threads at
-    once, mixed with batches on the shared pool, all count exactly."""
+    """A one-row call runs on an interpreter its thread holds (no lock); many threads at
+    once, mixed with batches on the shared pool, all count exactly; a thread that ends gives
+    its interpreter to the next."""
     import threading
 
     backend = open_backend("tflite", MODEL / "model.folded.tflite")
     rng = np.random.default_rng(4)
     rows = rng.integers(0, 2, (64, 50)).astype(np.uint8)
     interpreters, errors = set(), []
+    together = threading.Barrier(6)  # all alive at once: none can take another's interpreter
 
     def work():
         try:
+            together.wait(timeout=60)
             for k in range(200):
                 row = rows[k % 64:k % 64 + 1]
                 assert backend.predict(row).argmax(axis=1).tolist() == [int(row.sum())]
                 if k % 50 == 0:
                     assert (backend.predict(rows).argmax(axis=1) == rows.sum(axis=1)).all()
-            interpreters.add(id(backend._own.single[0]))
+            interpreters.add(id(backend._own.lease.slot[0]))
+            together.wait(timeout=60)
         except BaseException as exc:  # the main thread reports it
             errors.append(exc)
 
@@ -345,3 +349,11 @@ def test_single_rows_on_many_threads_each_get_their_own_interpreter():
         t.join()
     assert errors == []
     assert len(interpreters) == 6
+    # The threads have ended: their interpreters are free for the next threads, none made anew.
+    assert len(backend._singles) == 6
+    reused = []
+    thread = threading.Thread(target=lambda: reused.append(
+        (backend.predict(rows[:1]).argmax(axis=1).tolist(), id(backend._own.lease.slot[0]))))
+    thread.start()
+    thread.join()
+    assert reused[0][0] == [int(rows[0].sum())] and reused[0][1] in interpreters
