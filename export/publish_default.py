@@ -37,7 +37,7 @@ def publish_default(artifacts: Path, package: Path) -> list[Path]:
     problems = verify_files(manifest)
     if problems:
         raise ExportError("refusing to ship: " + "; ".join(problems))
-    listed = [str(a.path.relative_to(manifest.directory)) for a in manifest.files()]
+    listed = manifest.file_names()
     names = [name for name in listed if "/" not in name]
     copied = [name for name in listed if "/" in name]  # in a folder (the ONNX test data), which moves in whole
     with Staging(package) as staging:

@@ -72,28 +72,21 @@ class _Windowed(Input):
         if bits.dtype.kind not in "biu" or bits.ndim != 2 or bits.shape[1] != n_bits:
             raise InputError(f"expected Windows of uint8 0 and 1 [M, {n_bits}], got dtype "
                              f"{bits.dtype}, shape {list(bits.shape)}")
-        self._given = windows
-        self._bits = bits
-        self._windows = None
-        self.n_items = windows.n_items
-
-    def windows(self, start: int, stop: int) -> Windows:
-        if self._windows is None:
-            self.check()
-        return self._windows
-
-    def check(self) -> None:
-        if self._windows is not None:
-            return
-        bits, given = self._bits, self._given
         found = invalid_value(bits)
         if found is not None:
             row, position = found
-            item = (row // given.per_item if given.first is None
-                    else int(np.searchsorted(given.first, row, side="right")) - 1)
+            item = (row // windows.per_item if windows.first is None
+                    else int(np.searchsorted(windows.first, row, side="right")) - 1)
             raise InputError(f"item {item}, window {row}, position {position}: value "
                              f"{bits[row, position]}; expected 0 or 1", item=item, position=position)
-        self._windows = dataclasses.replace(given, bits=bits.astype(np.uint8, copy=False))
+        self._windows = dataclasses.replace(windows, bits=bits.astype(np.uint8, copy=False))
+        self.n_items = windows.n_items
+
+    def windows(self, start: int, stop: int) -> Windows:
+        return self._windows
+
+    def check(self) -> None:
+        pass  # checked when made
 
 
 class _Strings(Input):

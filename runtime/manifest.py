@@ -7,17 +7,15 @@ file name, size and sha256. Where a model is looked for, and how its artifacts a
 verified before they are opened, is ``runtime.loader``.
 
 Beside the float32 artifacts a model may carry reduced-precision variants (``variants``:
-``float16``, ``int8``, ``int8-static``; each published only if it still counts exactly) and
-a golden set (``golden``: inputs and the reference's outputs, for ``runtime.verify``); they
-are listed and checked like the artifacts. A proved model may also carry its folded files
-(``folded``: ``artifacts`` and ``variants`` again, each entry with the proof of its own
-weights, ``proof``; see ``runtime.weights``), checked the same way, as are the golden set's
-ONNX test data (one folder down). ``Manifest.artifact(backend, precision, graph)`` finds one,
-and says what the model has when it lacks it; ``Manifest.files()`` lists every file.
+``float16``, ``int8``, ``int8-static``; each published only if it still counts exactly), a
+golden set (``golden``, for ``runtime.verify``) with its ONNX test data one folder down, and,
+when proved, its folded files (``folded``: ``artifacts`` and ``variants`` again, each with the
+proof of its own weights; see ``runtime.weights``); all are listed and checked like the
+artifacts. ``Manifest.artifact(backend, precision, graph)`` finds one (saying what the model
+has when it lacks it); ``Manifest.files()`` lists every file.
 
-A model directory may be hostile: the manifest and each artifact must be regular files
-of bounded size (``runtime.files``), the manifest at most ``MAX_DEPTH`` deep, and values
-quoted in messages are shortened.
+A model directory may be hostile: every file must be regular and of bounded size, the manifest
+at most ``MAX_DEPTH`` deep, and values quoted in messages are shortened.
 """
 
 from __future__ import annotations
@@ -36,10 +34,8 @@ __all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "TASK", "PRECISIONS", "DEFAULT_PRE
            "GRAPHS", "check_precision", "check_graph", "Artifact", "Manifest", "read_manifest"]
 
 MANIFEST_NAME = "manifest.json"
-
 SCHEMA_VERSION = 1
 TASK = "count-ones"
-
 _REQUIRED = ("schema_version", "task", "n_bits", "n_classes", "input", "output", "artifacts")
 #: Every precision an export can produce; float32 is the artifacts themselves, the default.
 PRECISIONS = ("float32", "float16", "int8", "int8-static")
@@ -117,6 +113,10 @@ class Manifest:
         listed = [a for by_backend in (self.artifacts, *self.variants.values(), *self.folded.values())
                   for a in by_backend.values()]
         return listed + ([self.golden] if self.golden else []) + list(self.test_data)
+
+    def file_names(self) -> list[str]:
+        """``files()`` as names relative to the model directory (``folder/name`` one down)."""
+        return [a.path.relative_to(self.directory).as_posix() for a in self.files()]
 
     def precisions(self, graph: str = "recurrent") -> dict[str, list[str]]:
         """Every precision the model has in ``graph``, with the backends it has it for."""

@@ -56,12 +56,6 @@ def signed_files(signature: Path) -> set[str]:
     return set(signed_digests(signature))
 
 
-def _listed_files(directory: Path, manifest) -> set[str]:
-    """Every file ``manifest`` lists (``Manifest.files``), relative to ``directory``, with
-    the manifest itself."""
-    return {MANIFEST_NAME, *(a.path.relative_to(directory).as_posix() for a in manifest.files())}
-
-
 def _reason(directory: Path, signature: Path, exc: Exception) -> str:
     """Which signed files changed or went missing; else the library's first line (its own
     message on a hash mismatch is a page of byte strings)."""
@@ -117,7 +111,7 @@ def _verified(directory: Path, key: Path):
                              "changed while it was being checked, or it is not the signed "
                              "directory's manifest)")
     covered = signed_files(signature)
-    uncovered = sorted(_listed_files(directory, manifest) - covered)
+    uncovered = sorted({MANIFEST_NAME, *manifest.file_names()} - covered)
     if uncovered:
         raise SignatureError(f"{directory}: the signature does not cover {', '.join(uncovered)}")
     return manifest, covered
