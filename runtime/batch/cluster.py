@@ -64,14 +64,30 @@ def cluster_cpus(ray) -> float:
     """The cluster's CPUs; a local Ray instance is started if none is initialised, as Ray
     Data itself would."""
     if not ray.is_initialized():
-        ray.init(**_quiet())
+        _init(ray, None)
     return ray.cluster_resources().get("CPU", 1)
 
 
-def _quiet() -> dict:
+def _init(ray, address: str | None) -> None:
+    """``ray.init`` for this driver, quiet, with the process's signals left to the program.
+
+    Ray's C++ failure-signal handler is kept out of this driver: ray.init installs it on
+    SIGTERM (among the crash signals) before Python's handler is put back, so a SIGTERM in
+    that window would pass through it, and it arms a three-second SIGALRM that then ends
+    the process (SIGALRM or SIGABRT) while it cleans up. Crashes of the driver lose Ray's
+    C++ stack trace (Python's faulthandler still works); Ray's own processes keep theirs.
+    """
     import logging
 
-    return {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    from ray._private import ray_constants
+
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True  # read by the driver's CoreWorker
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    with _own_sigterm():
+        if address is None:
+            ray.init(**quiet)
+        else:
+            ray.init(address=address, **quiet)
 
 
 def connect(ray, address: str | None) -> bool:
@@ -86,16 +102,12 @@ def connect(ray, address: str | None) -> bool:
         return False
     if address is not None:
         _probe(address)
-    with _own_sigterm():
-        try:
-            if address is None:
-                ray.init(**_quiet())
-            else:
-                ray.init(address=address, **_quiet())
-        except (ConnectionError, ValueError, RuntimeError, OSError) as exc:
-            where = address or "a local Ray instance"
-            raise ClusterError(f"cannot {'reach' if address else 'start'} {where}: "
-                               f"{str(exc).strip().splitlines()[0]}") from exc
+    try:
+        _init(ray, address)
+    except (ConnectionError, ValueError, RuntimeError, OSError) as exc:
+        where = address or "a local Ray instance"
+        raise ClusterError(f"cannot {'reach' if address else 'start'} {where}: "
+                           f"{str(exc).strip().splitlines()[0]}") from exc
     return address is None
 
 

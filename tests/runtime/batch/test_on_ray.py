@@ -386,6 +386,47 @@ def test_a_signal_mid_job_on_a_local_cluster_leaves_no_directory_and_no_process(
     assert left == []
 
 
+#: ``python -m runtime.batch`` sent SIGTERM by itself inside ray.init, just after the
+#: driver's CoreWorker exists (the next thing ray.init makes is the error subscriber).
+SIGTERM_IN_RAY_INIT = """
+import os, signal, sys
+import ray._raylet
+from runtime.batch.__main__ import main
+
+make, sent = ray._raylet.GcsErrorSubscriber, []
+def sigterm_then_make(*args, **kwargs):
+    sent.append(signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return make(*args, **kwargs)
+ray._raylet.GcsErrorSubscriber = sigterm_then_make
+status = main(sys.argv[1:])
+print(len(sent), status, signal.alarm(0), flush=True)  # and what is left of an alarm set meanwhile
+sys.exit(status)
+"""
+
+
+def test_a_sigterm_while_ray_starts_ends_the_job_with_143_and_no_alarm(inputs, tmp_path):
+    """Ray's C++ failure-signal handler would take a SIGTERM landing in ray.init and arm a
+    3 s SIGALRM that killed the process while it cleaned up (exit -14 or -6, not 143)."""
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp)
+    env.pop("RAY_ADDRESS", None)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", SIGTERM_IN_RAY_INIT, str(inputs), "--output", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (143, "1 143 0\n", "")
+    assert not out.exists() and not _no_leftovers(tmp_path)
+    deadline = time.monotonic() + 15
+    while _ray_processes(ray_tmp) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _ray_processes(ray_tmp) == []
+    import shutil
+
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
 def test_a_ctrl_c_once_the_output_is_published_is_success(cluster, inputs, tmp_path, monkeypatch):
     from runtime.batch import write
 
