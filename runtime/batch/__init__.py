@@ -22,11 +22,11 @@ runtime`` never does. Install with ``pip install "parity-edge[ray]"``.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .progress import reporting, row_counter
 from .cluster import (RAY_EXTRA, check_address, cluster_cpus, connect, default_workers, import_ray, shutdown,
                       task_failure)
 from .shipping import CountOnes, ModelBytes
@@ -128,7 +128,8 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
         backend: str = "auto", batch_size: int | None = None, workers: int | None = None,
         address: str | None = None, overwrite: bool = False, range_bytes: int = RANGE_BYTES,
         progress: Callable[[int], None] | None = None, graph: str = "auto",
-        trusted_key: str | os.PathLike | None = None) -> Summary:
+        trusted_key: str | os.PathLike | None = None,
+        on_published: Callable[[], None] | None = None) -> Summary:
     """Count the ones in every line of ``inputs`` on a Ray cluster; write them under ``output``.
 
     ``inputs``: files, directories (every file under them) or glob patterns; local paths
@@ -144,6 +145,10 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
     ClusterError within seconds (``runtime.batch.watch``), when called from the main
     thread. ``range_bytes``: bytes of a file per read task.
     ``progress(lines)`` is called about twice a second with the lines written so far.
+    ``on_published()`` is called as soon as the output is in place, before Ray is shut
+    down: from then on the job has succeeded (a Ctrl-C no longer fails it), so a program
+    with signal handlers of its own learns it at once. A signal that cuts that first call
+    short leads to a second one.
 
     Raises InputError for a bad line (``FILE:LINE:COL: ...``), UsageError for bad options
     and unreadable inputs or unwritable output, ModelError for the model, ClusterError
@@ -178,9 +183,13 @@ def run(inputs: list[str], output: str, *, format: str = "parquet",
         summary = Summary(files=len(files), lines=lines, parts=parts, output=output, format=format,
                           workers=size, seconds=time.monotonic() - ready, start_seconds=ready - begin)
         out.commit()
+        if on_published is not None:
+            on_published()
         return summary
     except BaseException as exc:
-        if out.committed and isinstance(exc, KeyboardInterrupt):
+        if out.settle() and isinstance(exc, KeyboardInterrupt):
+            if on_published is not None:
+                on_published()
             return summary  # the output is published: the job has succeeded
         out.discard()
         error = _translate(ray, exc, watch)
@@ -205,54 +214,15 @@ def _job(ray, files, directory: str, format: str, shipped: ModelBytes, batch_siz
     context.enable_progress_bars = False
     dataset = ray.data.read_datasource(bit_lines(ranges, LINES_PER_BATCH), override_num_blocks=max(1, len(ranges)))
     dataset = _count_ones(dataset, "bits", shipped, None, batch_size, workers, LINES_PER_BATCH, drop=True)
-    counter = _Counter.options(num_cpus=0).remote() if progress is not None else None
+    counter = row_counter() if progress is not None else None
     sink = part_files(directory, format, counter)
-    stop = threading.Event()
-    watcher = None
-    if counter is not None:
-        watcher = threading.Thread(target=_watch, args=(ray, counter, progress, stop), daemon=True)
-        watcher.start()
-    try:
+    with reporting(ray, counter, progress):
         dataset.write_datasink(sink)
-    finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join()
     written = sink.written
     if written is None:  # the sink's completion ran somewhere other than this driver
         raise ClusterError("the write finished without reporting its part files to this driver")
     check_parts(directory, format, written)
     return written.rows, len(written.parts)
-
-
-def _watch(ray, counter, progress, stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        try:
-            progress(ray.get(counter.rows.remote(), timeout=5))
-        except Exception:  # progress is a courtesy: never fail the job for it
-            pass
-
-
-class _CounterImpl:
-    def __init__(self):
-        self._rows = 0
-
-    def add(self, rows: int) -> None:
-        self._rows += rows
-
-    def rows(self) -> int:
-        return self._rows
-
-
-class _LazyActor:
-    """``ray.remote(_CounterImpl)``, made on first use so that this module imports without Ray."""
-
-    def __getattr__(self, name):
-        ray = import_ray()
-        return getattr(ray.remote(_CounterImpl), name)
-
-
-_Counter = _LazyActor()
 
 
 def unwrap(exc: BaseException) -> ParityEdgeError | None:

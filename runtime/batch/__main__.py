@@ -182,10 +182,9 @@ def _run(argv: list[str] | None, terminal: _Terminal) -> int:
                       workers=args.workers,
                       address=args.address, overwrite=args.overwrite,
                       progress=terminal.progress if terminal.isatty else None,
-                      trusted_key=args.trusted_key)
+                      trusted_key=args.trusted_key, on_published=_published)
     finally:
         terminal.clear()
-    _published()
     terminal.print(_summary(summary))
     return EXIT_OK
 

@@ -3,7 +3,9 @@
 ``OutputDir`` makes a hidden temporary directory beside the target
 (``.DIR.<random>.tmp``); the job writes its part files there; ``commit`` renames it to
 the target once the job has succeeded (with ``overwrite``, the old directory is moved
-aside first and removed after), and ``discard`` removes it on any error or Ctrl-C.
+aside first and removed after), and ``discard`` removes it on any error or Ctrl-C. A
+commit cut short between its renames (by a signal) is made whole by ``settle``: the new
+directory is in place, or the old one is back where it was.
 
 ``part_files`` is the Ray Data datasink: each write task writes one part file
 (``part-<task>-<random>.<format>``) of the rows it receives, in Parquet, CSV (a header,
@@ -48,20 +50,46 @@ class OutputDir:
         if not os.path.isdir(parent):
             raise UsageError(f"cannot write {path}: No such file or directory")
         self._target = target
+        self._committing = False
+        self._old: str | None = None
         self.temporary = _new_dir(parent, base, "tmp")
 
     def commit(self) -> None:
-        """Move the finished directory into place."""
-        old = None
+        """Move the finished directory into place (an old one aside first, removed after)."""
+        self._committing = True
         if os.path.lexists(self._target):
             if not self.overwrite:
                 raise UsageError(f"{self.path} appeared while the job ran; its output is not written")
-            old = _new_dir(os.path.dirname(self._target), os.path.basename(self._target), "old")
-            os.replace(self._target, old)  # over the empty directory just made
+            self._old = _new_dir(os.path.dirname(self._target), os.path.basename(self._target), "old")
+            os.replace(self._target, self._old)  # over the empty directory just made
         os.replace(self.temporary, self._target)
-        self.committed = True  # published: from here the job has succeeded, whatever comes
+        self.settle()
+
+    def settle(self) -> bool:
+        """Make whole what ``commit`` did, however far it got; True once the output is in place.
+
+        A signal can end ``commit`` between any two of its steps. The rename into place is
+        the one that counts: once the temporary directory is gone, the output is published
+        (``committed``: the job has succeeded, whatever comes) and the old directory is
+        removed; before that, an old directory moved aside is put back.
+        """
+        if self._committing and not self.committed and not os.path.lexists(self.temporary):
+            self.committed = True
+        old, self._old = self._old, None
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            if self.committed:
+                shutil.rmtree(old, ignore_errors=True)
+            elif not os.path.lexists(self._target):
+                try:
+                    os.replace(old, self._target)
+                except OSError:  # left aside, hidden, rather than mask what went wrong
+                    pass
+            else:  # cut short before the old directory moved: the empty one made for it
+                try:
+                    os.rmdir(old)
+                except OSError:
+                    pass
+        return self.committed
 
     def discard(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)

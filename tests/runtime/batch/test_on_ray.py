@@ -442,6 +442,68 @@ def test_a_ctrl_c_once_the_output_is_published_is_success(cluster, inputs, tmp_p
     _check_against_predict(_read_output(tmp_path / "out", "parquet"), inputs)
 
 
+#: ``python -m runtime.batch`` sent SIGTERM by itself just after one of its commit's renames:
+#: ``into-place`` (the new directory renamed to the output) or ``aside`` (the old one moved
+#: aside for ``--overwrite``, the new one not yet in place).
+SIGTERM_AT_A_RENAME = """
+import os, signal, sys
+from runtime.batch.__main__ import main
+
+rename, at, sent = os.replace, sys.argv[1], sys.argv[2]
+def replace(src, dst):
+    rename(src, dst)
+    if os.path.basename(src if at == "into-place" else dst).startswith(".out.") and not os.path.exists(sent):
+        open(sent, "w").close()
+        os.kill(os.getpid(), signal.SIGTERM)
+os.replace = replace
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _sigterm_at(at: str, tmp_path, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    sent = tmp_path / "sent"  # made when the signal is sent
+    done = subprocess.run([sys.executable, "-c", SIGTERM_AT_A_RENAME, at, sent, *map(str, args)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
+    assert sent.exists()
+    sent.unlink()
+    return done
+
+
+def test_a_sigterm_just_after_the_output_is_in_place_is_success(cluster, inputs, tmp_path):
+    out = tmp_path / "out"
+    done = _sigterm_at("into-place", tmp_path, inputs, "--output", out, "--address", cluster)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert re.fullmatch(rf"5 files, ([\d,]+) lines: \1 counts written to {re.escape(str(out))} .*\n", done.stdout)
+    _check_against_predict(_read_output(out, "parquet"), inputs)
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_a_sigterm_between_the_renames_of_an_overwrite_keeps_the_old_output(cluster, inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.txt").write_text("the previous output")
+    done = _sigterm_at("aside", tmp_path, inputs, "--output", out, "--overwrite", "--address", cluster)
+    assert (done.returncode, done.stdout, done.stderr) == (143, "", "")
+    assert [p.name for p in out.iterdir()] == ["kept.txt"] and (out / "kept.txt").read_text() == "the previous output"
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_progress_reports_the_lines_written_so_far(cluster, tmp_path, monkeypatch):
+    from runtime.batch import progress
+
+    monkeypatch.setattr(progress, "EVERY", 0.02)
+    big = tmp_path / "big.txt"
+    rows = np.full((300_000, 51), ord("1"), np.uint8)
+    rows[:, 50] = ord("\n")
+    big.write_bytes(rows.tobytes())
+    reports = []
+    summary = run([str(big)], str(tmp_path / "out"), range_bytes=1 << 20, progress=reports.append)
+    assert summary.lines == 300_000 and reports
+    assert reports == sorted(reports) and 0 <= reports[0] and reports[-1] <= 300_000
+    assert len(set(reports)) > 1  # it moved while the job ran
+
+
 def test_a_ctrl_c_during_shutdown_after_publishing_is_not_a_failure():
     from runtime.batch.cluster import shutdown
 
