@@ -258,11 +258,13 @@ def test_a_worker_refuses_damaged_model_bytes(cluster, inputs, tmp_path):
 
 def _signal_a_big_job(tmp_path, signum, env, *args, start_within: float, into_job: float,
                       finish_within: float) -> None:
-    """``python -m runtime.batch`` on about 4 s of counting on one worker (``args`` added),
-    sent ``signum`` ``into_job`` seconds after its temporary directory appears: it must end
-    quietly with 128 + ``signum``, leaving no output and no temporary directory."""
+    """``python -m runtime.batch`` on 4,000,000 lines (``args`` added), sent ``signum``
+    ``into_job`` seconds after its temporary directory appears: it must end quietly with
+    128 + ``signum``, leaving no output and no temporary directory. The job is long enough
+    for the signal to land while it runs on the faster CPU kind too (that is asserted); the
+    signal stops it at once, so its length costs nothing."""
     big = tmp_path / "big.txt"
-    rows = np.full((2_000_000, 51), ord("1"), np.uint8)
+    rows = np.full((4_000_000, 51), ord("1"), np.uint8)
     rows[:, 50] = ord("\n")
     big.write_bytes(rows.tobytes())
     out = tmp_path / "out"
@@ -273,6 +275,7 @@ def _signal_a_big_job(tmp_path, signum, env, *args, start_within: float, into_jo
         while not _no_leftovers(tmp_path) and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(into_job)
+        assert child.poll() is None, "the job ended before the signal could be sent"
         child.send_signal(signum)
         stdout, stderr = child.communicate(timeout=finish_within)
     finally:
