@@ -2,8 +2,9 @@
 Ray) write beyond the reach of Python's ``sys.stderr``.
 
 ``stderr_to(fd)`` points descriptor 2 at ``fd`` for a block and gives it back after, on
-any exit (``to_devnull`` points a descriptor at /dev/null for good); each use says what it does with the text (drops it, keeps it for a traceback,
-filters one known note out of it, or keeps standard error for a command's own lines).
+any exit (``to_devnull`` points a descriptor at /dev/null for good); each use says what it
+does with the text (drops it, keeps it for a traceback, filters one known note out of it, or
+keeps standard error for a command's own lines).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ length of at least one is turned into windows of ``n_bits``:
 
 Both are exact: leading zeros add no ones, and counts add up. The functions here take bits
 already validated (uint8 0 and 1): ``runtime.bits`` checks them (``runtime.inputs`` for API
-input, ``runtime.lines`` for the command line's bytes). Everything is vectorised with numpy; nothing loops over
-characters in Python.
+input, ``runtime.lines`` for the command line's bytes). Everything is vectorised with numpy;
+nothing loops over characters in Python.
 """
 
 from __future__ import annotations

@@ -91,8 +91,8 @@ class TFLiteBackend(Backend):
     share one. The input has a dynamic batch dimension; each interpreter keeps the batch
     size it last ran, and a call takes one already sized for its batch when there is one,
     so a steady batch size never resizes. A call of one row (the latency case) uses an
-    interpreter of its thread's own instead, sized for one row, with no lock to take. ``num_threads`` is XNNPACK's thread count per
-    interpreter; None means 1.
+    interpreter of its thread's own instead, sized for one row, with no lock to take.
+    ``num_threads`` is XNNPACK's thread count per interpreter; None means 1.
     """
 
     name = "tflite"
@@ -177,23 +177,11 @@ class TFLiteBackend(Backend):
             return idle.pop()
 
     def _predict(self, inputs: np.ndarray) -> np.ndarray:
-        n = inputs.shape[0]
-        if n == 1:
+        if inputs.shape[0] == 1:
             return self._predict_one(inputs)
-        slot = self._borrow(n) or self._new_slot()
+        slot = self._borrow(inputs.shape[0]) or self._new_slot()
         try:
-            interp = slot[0]
-            try:
-                if slot[1] != n:
-                    interp.resize_tensor_input(self._input_index, [n, self.n_bits, 1], strict=True)
-                    interp.allocate_tensors()
-                    slot[1] = n
-                interp.set_tensor(self._input_index, inputs)
-                interp.invoke()
-                return interp.get_tensor(self._output_index)
-            except Exception as exc:
-                slot[1] = None  # state unknown: resize again next time
-                raise ModelError(f"{self.path}: LiteRT failed to run the model: {exc}") from exc
+            return self._invoke(slot, inputs)
         finally:
             with self._lock:
                 self._idle.append(slot)
@@ -208,19 +196,28 @@ class TFLiteBackend(Backend):
             except IndexError:
                 slot = self._new_slot()
             lease = self._own.lease = _Lease(slot, self._singles)
-        slot = lease.slot
+        try:
+            return self._invoke(lease.slot, inputs)
+        except ModelError:
+            lease.slot = None  # state unknown: dropped, and a new one next time
+            self._own.lease = None
+            raise
+
+    def _invoke(self, slot: list, inputs: np.ndarray) -> np.ndarray:
+        """``inputs`` run on ``slot``'s interpreter, resized first when it last ran another
+        number of rows; ModelError (and the size forgotten) when LiteRT fails."""
+        n = inputs.shape[0]
         interp = slot[0]
         try:
-            if slot[1] != 1:
-                interp.resize_tensor_input(self._input_index, [1, self.n_bits, 1], strict=True)
+            if slot[1] != n:
+                interp.resize_tensor_input(self._input_index, [n, self.n_bits, 1], strict=True)
                 interp.allocate_tensors()
-                slot[1] = 1
+                slot[1] = n
             interp.set_tensor(self._input_index, inputs)
             interp.invoke()
             return interp.get_tensor(self._output_index)
         except Exception as exc:
-            lease.slot = None  # state unknown: dropped, and a new one next time
-            self._own.lease = None
+            slot[1] = None  # state unknown: resize again next time
             raise ModelError(f"{self.path}: LiteRT failed to run the model: {exc}") from exc
 
 
