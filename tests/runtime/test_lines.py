@@ -2,7 +2,6 @@
 newline can never grow in memory before its first bad byte is named."""
 
 import io
-import os
 import subprocess
 import sys
 

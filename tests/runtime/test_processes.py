@@ -1,12 +1,10 @@
 """A Predictor across processes: used in the child of a fork, and pickled to another process."""
 
-import os
 import pickle
 import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import runtime
@@ -16,7 +14,6 @@ pytestmark = pytest.mark.runtime
 
 FORK = """
 import os, signal, sys, threading
-import numpy as np
 import runtime
 
 predictor = runtime.load(backend=sys.argv[1], threads=2, batch_size=8)

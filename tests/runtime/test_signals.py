@@ -6,7 +6,6 @@ reaches a given import (while its own imports run, while the model's are made, o
 output file is being written), or right after the temporary file is created.
 """
 
-import os
 import signal
 import subprocess
 import sys

@@ -13,7 +13,6 @@ once, counts exact) or fails with exit 3 and one line naming what was lost, with
 directory left.
 """
 
-import json
 import os
 import signal
 import socket
