@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         raise Fail(f"bench: {model_dir} holds no exported model (manifest.json and model.keras); "
                    "run `make train export` first", 2)
 
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    results = _begin()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
         tmp = Path(tmp_name)
         print("throughput (sequences/s)", flush=True)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = os.getloadavg()
 
     rows = summarise(results)
-    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    _summarised(results, rows)
     width = max(len(r[0]) for r in rows)
     print()
     for a, b, c, d in rows:
@@ -129,6 +129,26 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("bench.json", json.dumps(results, indent=2)), ("bench.md", text)):
         _write(args.out / name, text)
     print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return 0
+
+
+def _begin() -> dict:
+    """A run's results as it starts: the date and the machine (its load average now)."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+
+
+def _summarised(results: dict, rows: list[tuple[str, str, str, str]]) -> str:
+    """``rows`` kept as ``results``' summary, and returned as a markdown table."""
+    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    return "\n".join(["| measure | this run | target | |", "| --- | --- | --- | --- |"]
+                     + [f"| {a.strip()} | {b} | {c} | {d} |" for a, b, c, d in rows])
+
+
+def _save(directory: Path, stem: str, results: dict, text: str) -> int:
+    """``<stem>.json`` (every figure) and ``<stem>.md`` written into ``directory``; status 0."""
+    _write(directory / f"{stem}.json", json.dumps(results, indent=2))
+    _write(directory / f"{stem}.md", text)
+    print(f"wrote {directory / (stem + '.json')} and {directory / (stem + '.md')}")
     return 0
 
 
@@ -151,7 +171,7 @@ def main_batch(model_dir: Path, n_lines: int | None = None) -> int:
 
     n_lines = n_lines or N_LINES
     _require_model(model_dir)
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    results = _begin()
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
         print(f"runtime.batch (local Ray, and two nodes) against runtime.predict, {n_lines:,} lines", flush=True)
@@ -161,10 +181,7 @@ def main_batch(model_dir: Path, n_lines: int | None = None) -> int:
     head = (f"Measured by `python -m bench --batch` on {results['date']}: {m['cpu']}, {m['cores']} cores; "
             "load average at the start " + ", ".join(f"{x:.1f}" for x in m["load_average_at_start"])
             + ", at the end " + ", ".join(f"{x:.1f}" for x in m["load_average_at_end"]) + ".\n\n")
-    _write(model_dir / "bench_batch.json", json.dumps(results, indent=2))
-    _write(model_dir / "bench_batch.md", head + batch_markdown(results["batch"]))
-    print(f"wrote {model_dir / 'bench_batch.json'} and {model_dir / 'bench_batch.md'}")
-    return 0
+    return _save(model_dir, "bench_batch", results, head + batch_markdown(results["batch"]))
 
 
 def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
@@ -172,7 +189,7 @@ def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
     from bench.targets import graph_rows
 
     _require_model(model_dir)
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    results = _begin()
     compile_runtime()
     with tempfile.TemporaryDirectory(prefix="parity-edge-bench-") as tmp_name:
         bits = Path(tmp_name) / "bits.txt"
@@ -180,16 +197,11 @@ def main_graphs(model_dir: Path, keras_path: Path, n_lines: int) -> int:
         results["graphs"] = bench_graphs(model_dir, bits, keras_path)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     rows = graph_rows(results["graphs"])
-    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
+    table = _summarised(results, rows)
     print()
     for row in rows:
         print("  ".join(row))
-    table = "\n".join(["| measure | this run | target | |", "| --- | --- | --- | --- |"]
-                      + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
-    _write(model_dir / "bench_graphs.json", json.dumps(results, indent=2))
-    _write(model_dir / "bench_graphs.md", table + "\n\n" + graphs_markdown(results["graphs"]))
-    print(f"wrote {model_dir / 'bench_graphs.json'} and {model_dir / 'bench_graphs.md'}")
-    return 0
+    return _save(model_dir, "bench_graphs", results, table + "\n\n" + graphs_markdown(results["graphs"]))
 
 
 def main_overhead(model_dir: Path) -> int:
@@ -197,19 +209,13 @@ def main_overhead(model_dir: Path) -> int:
     from bench.targets import overhead_rows
 
     _require_model(model_dir)
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    results = _begin()
     print("single-call overhead over raw LiteRT", flush=True)
     results["overhead"] = bench_overhead(model_dir)
     results["machine"]["load_average_at_end"] = os.getloadavg()
-    rows = overhead_rows(results["overhead"])
-    results["summary"] = [dict(zip(("measure", "value", "target", "verdict"), row)) for row in rows]
-    table = "\n".join(["| measure | this run | target | |", "| --- | --- | --- | --- |"]
-                      + [f"| {a.strip()} | {b} | {c} | {d} |" for a, b, c, d in rows])
+    table = _summarised(results, overhead_rows(results["overhead"]))
     print("\n" + table)
-    _write(model_dir / "bench_overhead.json", json.dumps(results, indent=2))
-    _write(model_dir / "bench_overhead.md", table + "\n")
-    print(f"wrote {model_dir / 'bench_overhead.json'} and {model_dir / 'bench_overhead.md'}")
-    return 0
+    return _save(model_dir, "bench_overhead", results, table + "\n")
 
 
 if __name__ == "__main__":
