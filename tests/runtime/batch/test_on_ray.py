@@ -102,8 +102,13 @@ def _no_leftovers(parent: Path) -> list[str]:
     return [p.name for p in parent.iterdir() if p.name.startswith(".") and p.name.endswith((".tmp", ".old"))]
 
 
+def _env(**extra) -> dict:
+    """The environment of a child that runs this checkout's command line."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", **extra)
+
+
 def _cli(*args, timeout=180):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    env = _env()
     return subprocess.run([sys.executable, "-m", "runtime.batch", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=ROOT)
 
@@ -289,7 +294,7 @@ def _signal_a_big_job(tmp_path, signum, env, *args, start_within: float, into_jo
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1],
                          ids=["ctrl-c", "sigterm", "sighup", "sigquit", "sigusr1"])
 def test_ctrl_c_stops_the_job_and_leaves_no_output(cluster, tmp_path, signum):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    env = _env()
     _signal_a_big_job(tmp_path, signum, env, "--address", cluster, start_within=60, into_job=2.0,
                       finish_within=60)
 
@@ -358,6 +363,31 @@ def test_an_untranslated_error_in_a_task_is_its_own_class_not_the_clusters():
     assert isinstance(lost, ClusterError)
 
 
+def _local_ray_env() -> tuple[dict, str]:
+    """``(env, ray_tmp)``: the environment of a child that starts a local Ray instance of its
+    own, in a new directory ``ray_tmp`` that names its processes."""
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths must fit
+    env = _env(RAY_TMPDIR=ray_tmp)
+    env.pop("RAY_ADDRESS", None)
+    return env, ray_tmp
+
+
+def _ray_processes_left(ray_tmp: str) -> list[str]:
+    """The processes of the local instance in ``ray_tmp`` still alive after up to 15 s (its
+    directory removed when there are none)."""
+    deadline = time.monotonic() + 15
+    while _ray_processes(ray_tmp) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _ray_processes(ray_tmp)
+    if not left:
+        import shutil
+
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    return left
+
+
 def _ray_processes(marker: str) -> list[str]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -372,21 +402,9 @@ def _ray_processes(marker: str) -> list[str]:
 
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["sighup", "sigterm"])
 def test_a_signal_mid_job_on_a_local_cluster_leaves_no_directory_and_no_process(tmp_path, signum):
-    import tempfile
-
-    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths must fit
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp)
-    env.pop("RAY_ADDRESS", None)
+    env, ray_tmp = _local_ray_env()
     _signal_a_big_job(tmp_path, signum, env, start_within=90, into_job=3.0, finish_within=90)
-    deadline = time.monotonic() + 15
-    while _ray_processes(ray_tmp) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = _ray_processes(ray_tmp)
-    if not left:
-        import shutil
-
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert left == []
+    assert _ray_processes_left(ray_tmp) == []
 
 
 #: ``python -m runtime.batch`` sent SIGTERM by itself inside ray.init, just after the
@@ -411,23 +429,13 @@ sys.exit(status)
 def test_a_sigterm_while_ray_starts_ends_the_job_with_143_and_no_alarm(inputs, tmp_path):
     """Ray's C++ failure-signal handler would take a SIGTERM landing in ray.init and arm a
     3 s SIGALRM that killed the process while it cleaned up (exit -14 or -6, not 143)."""
-    import tempfile
-
-    ray_tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp)
-    env.pop("RAY_ADDRESS", None)
+    env, ray_tmp = _local_ray_env()
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", SIGTERM_IN_RAY_INIT, str(inputs), "--output", str(out)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (143, "1 143 0\n", "")
     assert not out.exists() and not _no_leftovers(tmp_path)
-    deadline = time.monotonic() + 15
-    while _ray_processes(ray_tmp) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _ray_processes(ray_tmp) == []
-    import shutil
-
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert _ray_processes_left(ray_tmp) == []
 
 
 def test_a_ctrl_c_once_the_output_is_published_is_success(cluster, inputs, tmp_path, monkeypatch):
@@ -464,7 +472,7 @@ sys.exit(main(sys.argv[3:]))
 
 
 def _sigterm_at(at: str, tmp_path, *args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    env = _env()
     sent = tmp_path / "sent"  # made when the signal is sent
     done = subprocess.run([sys.executable, "-c", SIGTERM_AT_A_RENAME, at, sent, *map(str, args)],
                           capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
@@ -541,7 +549,7 @@ def test_the_command_line_ignores_signals_once_published():
 
 
 def test_a_summary_that_cannot_be_written_is_one_line_and_exit_2(cluster, inputs, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
+    env = _env()
     with open("/dev/full", "wb") as full:
         done = subprocess.run([sys.executable, "-m", "runtime.batch", str(inputs / "a_50bit.txt"), "--output",
                                str(tmp_path / "out"), "--address", cluster], stdout=full, stderr=subprocess.PIPE,
