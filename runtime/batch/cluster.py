@@ -22,8 +22,8 @@ __all__ = ["RAY_EXTRA", "CPUS_PER_READER", "import_ray", "default_workers", "clu
 #: What to install for this module.
 RAY_EXTRA = "parity-edge[ray]"
 #: The cluster's CPUs per CPU kept free of actors, for the read and write tasks: reading
-#: and checking a line costs about 1/35 of counting it (20 M against 0.6 M lines per
-#: CPU-second), so one CPU in 16 (and at least one) keeps the actors fed.
+#: and checking a line costs a small fraction of counting it (the README gives the
+#: figures), so one CPU in 16 (and at least one) keeps the actors fed.
 CPUS_PER_READER = 16
 
 
