@@ -14,6 +14,7 @@ pytestmark = pytest.mark.runtime
 
 FORK = """
 import os, signal, sys, threading
+import numpy as np
 import runtime
 
 predictor = runtime.load(backend=sys.argv[1], threads=2, batch_size=8)
